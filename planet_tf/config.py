@@ -1,0 +1,214 @@
+"""One frozen config of every hyperparameter, the paper's values as defaults.
+
+Every field is traceable: the comment beside it names the source (paper section
+or the official code where the paper is silent). Named presets are partial
+overrides applied in order over the defaults; command-line flags come last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Mapping, Sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """All hyperparameters of a PlaNet run. Defaults reproduce the paper."""
+
+  # Environment (paper Sec. 5, App. A).
+  task: str = 'cheetah_run'
+  action_repeat: int = 0  # 0: the paper's per-domain value (App. A).
+  episode_length: int = 1000  # Environment steps per episode (paper Sec. 5).
+  image_size: int = 64  # Paper Sec. 5.
+  camera_id: int = 0  # Official code.
+  seed: int = 1
+
+  # World model (paper App. A; min_std from the official code).
+  model: str = 'rssm'
+  deter_size: int = 200  # GRU units.
+  stoch_size: int = 30  # Diagonal Gaussian latent.
+  hidden_size: int = 200  # Every other fully connected layer.
+  min_std: float = 0.1  # Official code: std = softplus(x) + 0.1.
+  cnn_depth: int = 32  # Encoder 32,64,128,256; decoder 128,64,32,3.
+  embed_size: int = 1024  # Encoder output, decoder's first dense layer.
+  reward_layers: int = 2  # Paper App. A (official code used 2 x 100).
+  reward_units: int = 200
+
+  # Objective (paper Eq. 3 and App. A; reward scale from the official code).
+  bit_depth: int = 5
+  free_nats: float = 3.0
+  kl_scale: float = 1.0
+  reward_scale: float = 10.0
+
+  # Optimiser (paper App. A; warm-up from the official code).
+  learning_rate: float = 1e-3
+  adam_epsilon: float = 1e-4
+  grad_clip_norm: float = 1000.0
+  warmup_steps: int = 10000
+  batch_size: int = 50
+  chunk_length: int = 50
+
+  # Algorithm 1 (paper App. A).
+  seed_episodes: int = 5
+  collect_interval: int = 100
+  total_episodes: int = 1000  # Collected episodes in all, seed episodes included.
+  exploration_noise: float = 0.3
+
+  # Planner: Algorithm 2 (paper App. B).
+  planner: str = 'cem'
+  horizon: int = 12
+  iterations: int = 10
+  candidates: int = 1000
+  top_k: int = 100
+  # 'abs_dev': Algorithm 2 as printed, sigma = sum|a - mu| / (K - 1);
+  # 'std': the official code's standard deviation of the top K.
+  cem_std: str = 'abs_dev'
+
+  # Evaluation (paper Sec. 5: 10 trajectories; the schedule is ours).
+  test_every: int = 10  # Test after every N collected episodes.
+  test_episodes: int = 10
+  openloop_context: int = 5  # Official code.
+
+  def replace(self, **overrides: Any) -> 'Config':
+    """Returns a copy with `overrides`; unknown keys and wrong types raise."""
+    return dataclasses.replace(self, **_check_types(overrides))
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, values: Mapping[str, Any]) -> 'Config':
+    return cls().replace(**dict(values))
+
+
+def _field_types() -> dict:
+  return {f.name: type(f.default) for f in dataclasses.fields(Config)}
+
+
+def _check_types(overrides: Mapping[str, Any]) -> dict:
+  types = _field_types()
+  checked = {}
+  for key, value in overrides.items():
+    if key not in types:
+      raise ValueError(
+          f"Unknown config key '{key}'. Valid keys: {', '.join(sorted(types))}.")
+    expected = types[key]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+      value = float(value)
+    if not isinstance(value, expected) or (
+        expected is int and isinstance(value, bool)):
+      raise ValueError(
+          f"Config key '{key}' expects {expected.__name__}, got "
+          f"{type(value).__name__} {value!r}.")
+    checked[key] = value
+  return checked
+
+
+# Named presets: partial overrides of the defaults, applied left to right.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's configuration (the defaults).
+    'paper': {},
+    # The CPU budget that implementations are compared at on a 2-core machine.
+    # It changes exactly these values from `paper` and nothing else.
+    'cpu': dict(
+        total_episodes=40, collect_interval=25, batch_size=16,
+        chunk_length=50, candidates=300, top_k=30, test_episodes=3,
+        test_every=10),
+    # Tiny everything: a smoke test of the whole loop in a few minutes.
+    'debug': dict(
+        episode_length=200, total_episodes=4, seed_episodes=2,
+        collect_interval=3, batch_size=4, chunk_length=12, candidates=32,
+        top_k=4, iterations=2, horizon=4, test_every=2, test_episodes=1),
+}
+
+
+def resolve(presets: Sequence[str] = ('paper',),
+            overrides: Mapping[str, Any] | None = None) -> Config:
+  """Builds a validated config from preset names and explicit overrides."""
+  config = Config()
+  for name in presets:
+    if name not in PRESETS:
+      raise ValueError(
+          f"Unknown preset '{name}'. Known presets: {', '.join(PRESETS)}.")
+    config = config.replace(**PRESETS[name])
+  config = config.replace(**dict(overrides or {}))
+  validate(config)
+  return config
+
+
+def validate(config: Config) -> None:
+  """Raises ValueError naming the problem and the fix for an invalid config."""
+  from planet_tf import envs  # Local: the task registry needs dm_control.
+  errors = []
+  positive = (
+      'episode_length', 'image_size', 'deter_size', 'stoch_size',
+      'hidden_size', 'cnn_depth', 'embed_size', 'reward_layers',
+      'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
+      'collect_interval', 'total_episodes', 'horizon', 'iterations',
+      'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
+      'adam_epsilon', 'grad_clip_norm')
+  for key in positive:
+    if getattr(config, key) <= 0:
+      errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
+  for key in ('action_repeat', 'warmup_steps', 'test_episodes', 'free_nats',
+              'kl_scale', 'reward_scale', 'exploration_noise', 'min_std',
+              'openloop_context'):
+    if getattr(config, key) < 0:
+      errors.append(f'--{key} must not be negative, got {getattr(config, key)}.')
+  if config.bit_depth > 8:
+    errors.append(f'--bit_depth must be in 1..8, got {config.bit_depth}.')
+  if config.image_size != 64:
+    errors.append('--image_size must be 64: the encoder and decoder of the '
+                  'paper are built for 64x64 frames.')
+  if config.top_k > config.candidates:
+    errors.append(f'--top_k={config.top_k} exceeds --candidates='
+                  f'{config.candidates}: choose top_k <= candidates.')
+  if config.top_k < 2:
+    errors.append('--top_k must be at least 2 to refit a standard deviation.')
+  if config.seed_episodes > config.total_episodes:
+    errors.append(f'--seed_episodes={config.seed_episodes} exceeds '
+                  f'--total_episodes={config.total_episodes}.')
+  if config.planner not in ('cem',):
+    errors.append(f"Unknown --planner '{config.planner}'. Choose: cem.")
+  if config.cem_std not in ('abs_dev', 'std'):
+    errors.append(f"Unknown --cem_std '{config.cem_std}'. Choose abs_dev or std.")
+  from planet_tf.models import MODELS  # Local: avoids importing TF early.
+  if config.model not in MODELS:
+    errors.append(f"Unknown --model '{config.model}'. Choose: "
+                  f"{', '.join(MODELS)}.")
+  try:
+    spec = envs.resolve_task(config.task)
+  except ValueError as error:
+    errors.append(str(error))
+  else:
+    repeat = action_repeat(config, spec)
+    if repeat == 0:
+      errors.append(f"Task '{config.task}' has no paper action repeat: "
+                    'pass --action_repeat.')
+    elif config.episode_length % repeat:
+      errors.append(f'--episode_length={config.episode_length} is not a '
+                    f'multiple of the action repeat {repeat}.')
+    elif config.chunk_length > config.episode_length // repeat + 1:
+      errors.append(
+          f'--chunk_length={config.chunk_length} exceeds the '
+          f'{config.episode_length // repeat + 1} frames of an episode '
+          f'({config.episode_length} steps at action repeat {repeat}): use a '
+          'shorter --chunk_length or a longer --episode_length.')
+  if config.openloop_context >= config.chunk_length:
+    errors.append(f'--openloop_context={config.openloop_context} must be '
+                  f'shorter than --chunk_length={config.chunk_length}.')
+  if errors:
+    raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))
+
+
+def action_repeat(config: Config, spec: Any = None) -> int:
+  """The action repeat in force: the flag if set, else the paper's value."""
+  if config.action_repeat:
+    return config.action_repeat
+  from planet_tf import envs
+  spec = spec or envs.resolve_task(config.task)
+  return spec.paper_action_repeat or 0

@@ -1,0 +1,219 @@
+"""DeepMind Control tasks from pixels, as the paper uses them.
+
+Observations are 64x64x3 uint8 frames rendered from the task's camera; each
+agent action is repeated R times and the rewards of the repeats are summed
+(Algorithm 1, lines 13-15); an episode lasts 1000 environment steps; actions
+live in [-1, 1].
+
+MuJoCo's EGL renderer (Mesa on CPU) and TensorFlow crash when loaded into one
+process (measured here: a segfault on the first render after `import
+tensorflow`). So the trainer talks to `ProcessEnv`, which runs `DMControlEnv`
+in a child Python process that never imports TensorFlow. This module itself
+imports neither TensorFlow nor dm_control at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import subprocess
+import sys
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+os.environ.setdefault('MUJOCO_GL', 'egl')
+
+# name: (domain, task, action repeat of the paper, App. A).
+PAPER_TASKS = {
+    'cartpole_swingup': ('cartpole', 'swingup', 8),
+    'reacher_easy': ('reacher', 'easy', 4),
+    'cheetah_run': ('cheetah', 'run', 4),
+    'finger_spin': ('finger', 'spin', 2),
+    'cup_catch': ('ball_in_cup', 'catch', 4),
+    'walker_walk': ('walker', 'walk', 2),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  name: str
+  domain: str
+  task: str
+  paper_action_repeat: Optional[int]
+
+
+def resolve_task(name: str) -> TaskSpec:
+  """Maps a task name to its suite domain and task.
+
+  Accepts the six paper names and any suite task as `domain_task`
+  (e.g. `hopper_hop`, `ball_in_cup_catch`).
+  """
+  if name in PAPER_TASKS:
+    domain, task, repeat = PAPER_TASKS[name]
+    return TaskSpec(name, domain, task, repeat)
+  from dm_control import suite  # Imported on use: it is slow to import.
+  for domain, task in suite.ALL_TASKS:
+    if f'{domain}_{task}' == name:
+      return TaskSpec(name, domain, task, None)
+  known = sorted(PAPER_TASKS) + ['<domain>_<task> of dm_control.suite']
+  raise ValueError(f"Unknown task '{name}'. Use one of: {', '.join(known)}.")
+
+
+class DMControlEnv:
+  """One DM Control task from pixels with action repeat, in this process.
+
+  `reset(seed)` reseeds the task's random state, so an episode is determined
+  by its seed and the actions taken.
+  """
+
+  def __init__(self, task: str, action_repeat: int, episode_length: int = 1000,
+               image_size: int = 64, camera_id: int = 0):
+    from dm_control import suite
+    spec = resolve_task(task)
+    if episode_length % action_repeat:
+      raise ValueError(f'episode_length {episode_length} is not a multiple of '
+                       f'the action repeat {action_repeat}.')
+    self._random = np.random.RandomState(0)
+    self._env = suite.load(spec.domain, spec.task,
+                           task_kwargs={'random': self._random})
+    self._repeat = action_repeat
+    self._length = episode_length
+    self._size = image_size
+    self._camera = camera_id
+    self._step = 0
+    action_spec = self._env.action_spec()
+    if not (np.allclose(action_spec.minimum, -1) and
+            np.allclose(action_spec.maximum, 1)):
+      raise ValueError(f'Task {task} has actions outside [-1, 1].')
+    self.action_size = int(np.prod(action_spec.shape))
+
+  def _render(self) -> np.ndarray:
+    return self._env.physics.render(self._size, self._size,
+                                    camera_id=self._camera)
+
+  def reset(self, seed: int) -> np.ndarray:
+    """Starts an episode seeded by `seed`; returns the first frame."""
+    self._random.seed(seed % 2**32)
+    self._env.reset()
+    self._step = 0
+    return self._render()
+
+  def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
+    """Applies `action` R times; returns (frame, summed reward, done)."""
+    action = np.asarray(action, np.float64).reshape(self.action_size)
+    if not np.all(np.isfinite(action)):
+      raise ValueError(f'Non-finite action {action}.')
+    action = np.clip(action, -1.0, 1.0)
+    reward, done = 0.0, False
+    for _ in range(self._repeat):
+      time_step = self._env.step(action)
+      reward += time_step.reward or 0.0
+      self._step += 1
+      done = time_step.last() or self._step >= self._length
+      if done:
+        break
+    return self._render(), float(reward), done
+
+  def close(self) -> None:
+    self._env.close()
+
+
+class ProcessEnv:
+  """`DMControlEnv` run in a child process that never imports TensorFlow.
+
+  Same interface as `DMControlEnv`. Messages are pickled over the child's
+  stdin and a private copy of its stdout; the child's own prints go to stderr.
+  """
+
+  def __init__(self, task: str, action_repeat: int, episode_length: int = 1000,
+               image_size: int = 64, camera_id: int = 0):
+    env = dict(os.environ)
+    env.setdefault('MUJOCO_GL', 'egl')
+    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env['PYTHONPATH'] = os.pathsep.join(
+        [package_root] + [p for p in [env.get('PYTHONPATH')] if p])
+    self._process = subprocess.Popen(
+        [sys.executable, '-m', 'planet_tf.envs'], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env=env)
+    self.action_size = self._call(
+        'init', task, action_repeat, episode_length, image_size, camera_id)
+
+  def _call(self, method: str, *args: Any) -> Any:
+    if self._process.poll() is not None:
+      raise RuntimeError(f'The environment process exited with code '
+                         f'{self._process.returncode}; see its stderr above.')
+    pickle.dump((method, args), self._process.stdin)
+    self._process.stdin.flush()
+    try:
+      ok, result = pickle.load(self._process.stdout)
+    except EOFError:
+      code = self._process.wait()
+      raise RuntimeError(f'The environment process died (exit code {code}) '
+                         f'during {method}; see its stderr above.') from None
+    if not ok:
+      raise result
+    return result
+
+  def reset(self, seed: int) -> np.ndarray:
+    return self._call('reset', seed)
+
+  def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
+    return self._call('step', np.asarray(action, np.float32))
+
+  def close(self) -> None:
+    if self._process.poll() is None:
+      try:
+        self._call('close')
+      except (BrokenPipeError, RuntimeError):
+        pass
+      self._process.wait(timeout=30)
+
+  def __enter__(self) -> 'ProcessEnv':
+    return self
+
+  def __exit__(self, *exc: Any) -> None:
+    self.close()
+
+  def __del__(self) -> None:
+    if getattr(self, '_process', None) and self._process.poll() is None:
+      self._process.kill()
+
+
+def _serve() -> None:
+  """The child side of `ProcessEnv`: answers calls until 'close'."""
+  protocol_out = os.fdopen(os.dup(1), 'wb')
+  os.dup2(2, 1)  # Stray prints of the libraries must not corrupt the channel.
+  sys.stdout = sys.stderr
+  protocol_in = sys.stdin.buffer
+  env = None
+  while True:
+    try:
+      method, args = pickle.load(protocol_in)
+    except EOFError:
+      break
+    try:
+      if method == 'init':
+        env = DMControlEnv(*args)
+        result = env.action_size
+      elif method == 'close':
+        result = env and env.close()
+      else:
+        result = getattr(env, method)(*args)
+      reply = (True, result)
+    except Exception as error:  # Sent back and raised in the parent.
+      reply = (False, error)
+    pickle.dump(reply, protocol_out)
+    protocol_out.flush()
+    if method == 'close':
+      break
+
+
+def random_action(action_size: int, rng: np.random.Generator) -> np.ndarray:
+  """A uniformly random action in [-1, 1]^action_size."""
+  return rng.uniform(-1.0, 1.0, action_size).astype(np.float32)
+
+
+if __name__ == '__main__':
+  _serve()

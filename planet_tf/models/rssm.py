@@ -1,0 +1,87 @@
+"""Recurrent state-space model (paper Sec. 3, Eq. 4; layers as the official code).
+
+Prior:     h_t = GRU(h_{t-1}, Dense_relu([s_{t-1}, a_t]))
+           s_t ~ N(mean, std) from Dense_relu(h_t)
+Posterior: s_t ~ N(mean, std) from Dense_relu([h_t, embed(o_t)])
+std = softplus(x) + min_std. Features for the decoder and reward model are
+[s_t, h_t]; the posterior reaches them only through its sample s_t, so there
+is no deterministic shortcut from the observation to the reconstruction.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import keras
+import tensorflow as tf
+
+from planet_tf.models.base import LatentModel, State
+from planet_tf.networks import GRUCell
+
+
+class GaussianHead(keras.layers.Layer):
+  """Dense(2 * size) -> (mean, softplus(std) + min_std)."""
+
+  def __init__(self, size: int, min_std: float, **kwargs):
+    super().__init__(**kwargs)
+    self.size = size
+    self.min_std = min_std
+    self.dense = keras.layers.Dense(2 * size)
+
+  def build(self, input_shape):
+    self.dense.build((None, int(input_shape[-1])))
+
+  def call(self, x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+    mean, std = tf.split(self.dense(x), 2, -1)
+    return mean, tf.nn.softplus(std) + self.min_std
+
+
+def sample(mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:
+  """A reparameterised sample of N(mean, std^2)."""
+  return mean + std * tf.random.normal(tf.shape(mean))
+
+
+class RSSM(LatentModel):
+  """Deterministic GRU path plus stochastic Gaussian state."""
+
+  def __init__(self, action_size: int, embed_size: int = 1024,
+               stoch_size: int = 30, deter_size: int = 200,
+               hidden_size: int = 200, min_std: float = 0.1, **kwargs):
+    super().__init__(action_size, embed_size, **kwargs)
+    self.stoch_size = stoch_size
+    self.deter_size = deter_size
+    self.prior_input = keras.layers.Dense(hidden_size, activation='relu')
+    self.cell = GRUCell(deter_size)
+    self.prior_hidden = keras.layers.Dense(hidden_size, activation='relu')
+    self.prior_head = GaussianHead(stoch_size, min_std)
+    self.post_hidden = keras.layers.Dense(hidden_size, activation='relu')
+    self.post_head = GaussianHead(stoch_size, min_std)
+    self.build_for()
+
+  @property
+  def state_sizes(self) -> Dict[str, int]:
+    return {'mean': self.stoch_size, 'std': self.stoch_size,
+            'stoch': self.stoch_size, 'deter': self.deter_size}
+
+  @property
+  def feature_size(self) -> int:
+    return self.stoch_size + self.deter_size
+
+  def img_step(self, state: State, action: tf.Tensor) -> State:
+    x = self.prior_input(tf.concat([state['stoch'], action], -1))
+    deter = self.cell(x, state['deter'])
+    mean, std = self.prior_head(self.prior_hidden(deter))
+    return {'mean': mean, 'std': std, 'stoch': sample(mean, std),
+            'deter': deter}
+
+  def obs_step(self, state: State, action: tf.Tensor,
+               embed: tf.Tensor) -> Tuple[State, State]:
+    prior = self.img_step(state, action)
+    x = self.post_hidden(tf.concat([prior['deter'], embed], -1))
+    mean, std = self.post_head(x)
+    post = {'mean': mean, 'std': std, 'stoch': sample(mean, std),
+            'deter': prior['deter']}
+    return post, prior
+
+  def features(self, state: State) -> tf.Tensor:
+    return tf.concat([state['stoch'], state['deter']], -1)

@@ -1,0 +1,66 @@
+"""Planning in latent space: the cross-entropy method of Algorithm 2.
+
+Pure functions of (model, reward function, belief state): no variables, so
+the agent compiles them into its `tf.function` and they run batched over all
+J candidates at once.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+from planet_tf.models.base import LatentModel, State
+
+RewardFn = Callable[[tf.Tensor], tf.Tensor]  # features (..., F) -> mean reward
+
+
+def evaluate_sequences(model: LatentModel, reward_fn: RewardFn, state: State,
+                       actions: tf.Tensor) -> tf.Tensor:
+  """Sum of predicted mean rewards of s_{t+1..t+H} (Algorithm 2, lines 5-6).
+
+  state: belief with batch B; actions: (B, J, H, A). One sampled state
+  trajectory per candidate; returns (B, J).
+  """
+  batch, candidates = tf.shape(actions)[0], tf.shape(actions)[1]
+  horizon, action_size = actions.shape[2], actions.shape[3]
+  start = {key: tf.repeat(value, candidates, axis=0)
+           for key, value in state.items()}
+  flat = tf.reshape(actions, [batch * candidates, horizon, action_size])
+  states = model.imagine(flat, start)
+  returns = tf.reduce_sum(reward_fn(model.features(states)), 1)
+  return tf.reshape(returns, [batch, candidates])
+
+
+def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
+        action_size: int, horizon: int, iterations: int, candidates: int,
+        top_k: int, std_estimator: str = 'abs_dev') -> tf.Tensor:
+  """Algorithm 2: returns the first action mean (B, A) for a belief batch B.
+
+  The action belief starts at N(0, I) at every call (no warm start). Sampled
+  candidates are clipped to the action bounds [-1, 1] as the official code.
+  `std_estimator` 'abs_dev' refits sigma = sum_k |a_k - mu| / (K - 1) as
+  Algorithm 2 prints it; 'std' uses the official code's standard deviation.
+  """
+  some = next(iter(state.values()))
+  batch = some.shape[0] if some.shape[0] is not None else tf.shape(some)[0]
+  shape = [batch, horizon, action_size]
+
+  def refit(step, mean, std):
+    noise = tf.random.normal([batch, candidates, horizon, action_size])
+    actions = tf.clip_by_value(mean[:, None] + std[:, None] * noise, -1.0, 1.0)
+    returns = evaluate_sequences(model, reward_fn, state, actions)
+    _, best = tf.math.top_k(returns, top_k, sorted=False)
+    elite = tf.gather(actions, best, batch_dims=1)  # (B, K, H, A)
+    mean = tf.reduce_mean(elite, 1)
+    if std_estimator == 'abs_dev':
+      std = tf.reduce_sum(tf.abs(elite - mean[:, None]), 1) / (top_k - 1)
+    else:
+      std = tf.sqrt(tf.math.reduce_variance(elite, 1) + 1e-6)
+    return step + 1, tf.reshape(mean, shape), tf.reshape(std, shape)
+
+  _, mean, _ = tf.while_loop(
+      lambda i, *_: i < iterations, refit,
+      (tf.constant(0), tf.zeros(shape), tf.ones(shape)))
+  return mean[:, 0]

@@ -1,0 +1,131 @@
+"""Experience replay: uint8 episodes on disk, one .npz per episode.
+
+Index convention (every module relies on it): index t of an episode holds
+
+  image[t]   the frame observed at step t, uint8 (H, W, 3);
+  action[t]  the action that led to image[t] (zeros at t = 0);
+  reward[t]  the reward received on arriving at image[t] (zero at t = 0).
+
+An episode of T agent steps therefore has T + 1 entries. The model computes
+h_t = f(h_{t-1}, s_{t-1}, action[t]) and its reward head predicts reward[t]
+from (h_t, s_t); the planner sums the predicted rewards of s_{t+1..t+H}.
+
+Each episode is written to a temporary file, flushed to disk and renamed, so
+a crash never leaves a truncated episode under its final name. Frames stay
+uint8 in memory as on disk (float32 would be 4x larger).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Dict, List
+
+import numpy as np
+
+Episode = Dict[str, np.ndarray]
+_NAME = re.compile(r'^(\d{6})-(\d+)\.npz$')
+KEYS = ('image', 'action', 'reward')
+
+
+def episode_filename(index: int, length: int) -> str:
+  return f'{index:06d}-{length}.npz'
+
+
+def check_episode(episode: Episode) -> None:
+  """Raises ValueError if `episode` breaks the index convention."""
+  missing = [key for key in KEYS if key not in episode]
+  if missing:
+    raise ValueError(f'Episode lacks {missing}.')
+  image, action, reward = (episode[k] for k in KEYS)
+  length = len(image)
+  if image.dtype != np.uint8 or image.ndim != 4 or image.shape[-1] != 3:
+    raise ValueError(f'Episode images must be uint8 (T, H, W, 3), got '
+                     f'{image.dtype} {image.shape}.')
+  if action.ndim != 2 or len(action) != length or reward.shape != (length,):
+    raise ValueError(f'Episode arrays disagree in length: image {image.shape}, '
+                     f'action {action.shape}, reward {reward.shape}.')
+  if length < 2:
+    raise ValueError('An episode needs at least two frames.')
+  if np.any(action[0] != 0) or reward[0] != 0:
+    raise ValueError('action[0] and reward[0] must be zero (index convention).')
+
+
+def save_episode(directory: str, index: int, episode: Episode) -> str:
+  """Writes `episode` atomically as `directory/<index>-<length>.npz`."""
+  check_episode(episode)
+  os.makedirs(directory, exist_ok=True)
+  length = len(episode['image']) - 1
+  path = os.path.join(directory, episode_filename(index, length))
+  temporary = path + '.tmp'
+  with open(temporary, 'wb') as file:
+    np.savez_compressed(file, **{key: episode[key] for key in KEYS})
+    file.flush()
+    os.fsync(file.fileno())
+  os.replace(temporary, path)
+  return path
+
+
+def load_episode(path: str) -> Episode:
+  """Reads one episode file; raises ValueError naming a corrupt file."""
+  try:
+    with np.load(path) as data:
+      episode = {key: data[key] for key in KEYS}
+    check_episode(episode)
+  except Exception as error:
+    raise ValueError(f'Corrupt episode file {path}: {error}') from error
+  return episode
+
+
+class Replay:
+  """All episodes of one run directory, in memory, with chunk sampling."""
+
+  def __init__(self, directory: str):
+    self.directory = directory
+    self.episodes: List[Episode] = []
+    os.makedirs(directory, exist_ok=True)
+    for name in sorted(os.listdir(directory)):
+      if name.endswith('.tmp'):
+        os.remove(os.path.join(directory, name))  # An interrupted write.
+        continue
+      match = _NAME.match(name)
+      if not match:
+        continue
+      if int(match.group(1)) != len(self.episodes):
+        raise ValueError(f'Episode file {name} in {directory} is out of '
+                         f'sequence: expected index {len(self.episodes)}.')
+      self.episodes.append(load_episode(os.path.join(directory, name)))
+
+  def __len__(self) -> int:
+    return len(self.episodes)
+
+  @property
+  def num_steps(self) -> int:
+    """Agent steps stored (frames minus the first of each episode)."""
+    return sum(len(episode['image']) - 1 for episode in self.episodes)
+
+  def add(self, episode: Episode) -> str:
+    path = save_episode(self.directory, len(self.episodes), episode)
+    self.episodes.append(episode)
+    return path
+
+  def sample(self, batch_size: int, length: int,
+             rng: np.random.Generator) -> Episode:
+    """B chunks of L consecutive steps, uniformly at random.
+
+    An episode is drawn uniformly, then a start uniformly among its valid
+    offsets: uniform over all chunks since the episodes have equal length.
+    """
+    if not self.episodes:
+      raise ValueError('Cannot sample from an empty replay.')
+    chunks = {key: [] for key in KEYS}
+    for index in rng.integers(0, len(self.episodes), batch_size):
+      episode = self.episodes[index]
+      available = len(episode['image']) - length
+      if available < 0:
+        raise ValueError(f'Chunk length {length} exceeds the episode length '
+                         f"{len(episode['image'])}.")
+      start = int(rng.integers(0, available + 1))
+      for key in KEYS:
+        chunks[key].append(episode[key][start:start + length])
+    return {key: np.stack(value) for key, value in chunks.items()}

@@ -1,0 +1,81 @@
+"""The world model: encoder, latent dynamics, decoder and reward model."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from planet_tf import objectives
+from planet_tf.config import Config
+from planet_tf.models import make_model
+from planet_tf.networks import Decoder, Encoder, RewardModel
+from planet_tf.preprocess import postprocess, preprocess
+
+
+class WorldModel:
+  """Owns the four networks and computes the loss of Eq. 3 on a batch."""
+
+  def __init__(self, config: Config, action_size: int):
+    self.config = config
+    self.action_size = action_size
+    size = config.image_size
+    self.encoder = Encoder(config.cnn_depth)
+    self.encoder.build((None, size, size, 3))
+    self.dynamics = make_model(
+        config.model, action_size, embed_size=self.encoder.output_size,
+        stoch_size=config.stoch_size, deter_size=config.deter_size,
+        hidden_size=config.hidden_size, min_std=config.min_std)
+    self.decoder = Decoder(config.cnn_depth, config.embed_size)
+    self.decoder.build((None, self.dynamics.feature_size))
+    self.reward = RewardModel(config.reward_layers, config.reward_units)
+    self.reward.build((None, self.dynamics.feature_size))
+
+  @property
+  def layers(self) -> Dict[str, object]:
+    return {'encoder': self.encoder, 'dynamics': self.dynamics,
+            'decoder': self.decoder, 'reward': self.reward}
+
+  @property
+  def trainable_variables(self) -> List[tf.Variable]:
+    return [v for layer in self.layers.values()
+            for v in layer.trainable_variables]
+
+  def loss(self, images: tf.Tensor, actions: tf.Tensor,
+           rewards: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """Eq. 3 on uint8 images (B, T, H, W, 3), actions, rewards."""
+    images = preprocess(images, self.config.bit_depth)
+    post, prior = self.dynamics.observe(self.encoder(images), actions)
+    return objectives.elbo_loss(
+        self.dynamics, self.decoder, self.reward, post, prior, images,
+        rewards, free_nats=self.config.free_nats,
+        kl_scale=self.config.kl_scale, reward_scale=self.config.reward_scale)
+
+  def openloop(self, images: tf.Tensor, actions: tf.Tensor,
+               context: int) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Open-loop video prediction: filter `context` frames, then predict the
+    rest from the actions alone. Returns (truth, model) uint8 videos where the
+    model video holds reconstructions for the context frames."""
+    x = preprocess(images, self.config.bit_depth)
+    embed = self.encoder(x[:, :context])
+    post, _ = self.dynamics.observe(embed, actions[:, :context])
+    last = {key: value[:, -1] for key, value in post.items()}
+    prior = self.dynamics.imagine(actions[:, context:], last)
+    features = tf.concat([self.dynamics.features(post),
+                          self.dynamics.features(prior)], 1)
+    model = postprocess(self.decoder.mean(features), self.config.bit_depth)
+    truth = postprocess(preprocess(images, self.config.bit_depth, noise=False),
+                        self.config.bit_depth)
+    return truth, model
+
+
+def openloop_grid(truth: np.ndarray, model: np.ndarray) -> np.ndarray:
+  """Stacks truth, model and |error| rows per sequence into one uint8 image
+  of shape (3 * B * H, T * W, 3)."""
+  error = np.abs(truth.astype(np.int16) - model.astype(np.int16)).astype(np.uint8)
+  rows = []
+  for b in range(truth.shape[0]):
+    for video in (truth, model, error):
+      rows.append(np.concatenate(list(video[b]), axis=1))
+  return np.concatenate(rows, axis=0)
