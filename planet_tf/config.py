@@ -189,15 +189,14 @@ def validate(config: Config) -> None:
     if repeat == 0:
       errors.append(f"Task '{config.task}' has no paper action repeat: "
                     'pass --action_repeat.')
-    elif config.episode_length % repeat:
-      errors.append(f'--episode_length={config.episode_length} is not a '
-                    f'multiple of the action repeat {repeat}.')
-    elif config.chunk_length > config.episode_length // repeat + 1:
-      errors.append(
-          f'--chunk_length={config.chunk_length} exceeds the '
-          f'{config.episode_length // repeat + 1} frames of an episode '
-          f'({config.episode_length} steps at action repeat {repeat}): use a '
-          'shorter --chunk_length or a longer --episode_length.')
+    else:
+      frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1
+      if config.chunk_length > frames:
+        errors.append(
+            f'--chunk_length={config.chunk_length} exceeds the {frames} '
+            f'frames of an episode ({config.episode_length} steps at action '
+            f'repeat {repeat}): use a shorter --chunk_length or a longer '
+            '--episode_length.')
   if config.openloop_context >= config.chunk_length:
     errors.append(f'--openloop_context={config.openloop_context} must be '
                   f'shorter than --chunk_length={config.chunk_length}.')

@@ -2,7 +2,9 @@
 
 Observations are 64x64x3 uint8 frames rendered from the task's camera; each
 agent action is repeated R times and the rewards of the repeats are summed
-(Algorithm 1, lines 13-15); an episode lasts 1000 environment steps; actions
+(Algorithm 1, lines 13-15); an episode lasts 1000 environment steps, so
+ceil(1000 / R) agent steps, the last repeat cut short if R does not divide
+1000 (the official code's cup used R = 6); actions
 live in [-1, 1].
 
 MuJoCo's EGL renderer (Mesa on CPU) and TensorFlow crash when loaded into one
@@ -15,6 +17,7 @@ imports neither TensorFlow nor dm_control at import time.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import pickle
 import subprocess
@@ -44,21 +47,33 @@ class TaskSpec:
   paper_action_repeat: Optional[int]
 
 
-def resolve_task(name: str) -> TaskSpec:
+def resolve_task(name: str, suite_tasks=None) -> TaskSpec:
   """Maps a task name to its suite domain and task.
 
   Accepts the six paper names and any suite task as `domain_task`
-  (e.g. `hopper_hop`, `ball_in_cup_catch`).
+  (e.g. `hopper_hop`, `ball_in_cup_catch`). `suite_tasks` is the suite's
+  (domain, task) list; by default it is read in a child process, since
+  dm_control imported next to TensorFlow aborts the process at exit
+  ('free(): invalid pointer', measured here).
   """
   if name in PAPER_TASKS:
     domain, task, repeat = PAPER_TASKS[name]
     return TaskSpec(name, domain, task, repeat)
-  from dm_control import suite  # Imported on use: it is slow to import.
-  for domain, task in suite.ALL_TASKS:
+  if suite_tasks is None:
+    suite_tasks = _suite_tasks_in_child()
+  for domain, task in suite_tasks:
     if f'{domain}_{task}' == name:
       return TaskSpec(name, domain, task, None)
   known = sorted(PAPER_TASKS) + ['<domain>_<task> of dm_control.suite']
   raise ValueError(f"Unknown task '{name}'. Use one of: {', '.join(known)}.")
+
+
+def _suite_tasks_in_child() -> list:
+  code = ('import json; from dm_control import suite; '
+          'print(json.dumps(list(suite.ALL_TASKS)))')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=True)
+  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 class DMControlEnv:
@@ -71,10 +86,7 @@ class DMControlEnv:
   def __init__(self, task: str, action_repeat: int, episode_length: int = 1000,
                image_size: int = 64, camera_id: int = 0):
     from dm_control import suite
-    spec = resolve_task(task)
-    if episode_length % action_repeat:
-      raise ValueError(f'episode_length {episode_length} is not a multiple of '
-                       f'the action repeat {action_repeat}.')
+    spec = resolve_task(task, suite.ALL_TASKS)
     self._random = np.random.RandomState(0)
     self._env = suite.load(spec.domain, spec.task,
                            task_kwargs={'random': self._random})

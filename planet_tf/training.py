@@ -138,23 +138,32 @@ class MetricsLog:
       os.fsync(file.fileno())
 
 
+# Values a rerun may change: extending a run is resuming it with more episodes.
+RESUMABLE_CHANGES = ('total_episodes',)
+
+
 def _check_config(logdir: str, config: Config) -> None:
+  """Stores the config of a new run; refuses to resume with another one."""
   path = os.path.join(logdir, 'config.json')
   if os.path.exists(path):
     with open(path) as file:
       stored = json.load(file)
+    # A field added to Config after the run started counts at its default.
+    defaults = Config().to_dict()
     current = config.to_dict()
-    changed = sorted(k for k in set(stored) | set(current)
-                     if stored.get(k) != current.get(k))
+    changed = sorted(
+        k for k in current if k not in RESUMABLE_CHANGES and
+        stored.get(k, defaults[k]) != current[k])
     if changed:
-      details = ', '.join(f'{k}: {stored.get(k)!r} -> {current.get(k)!r}'
-                          for k in changed)
+      details = ', '.join(f'{k}: {stored.get(k, defaults[k])!r} -> '
+                          f'{current[k]!r}' for k in changed)
       raise ValueError(
           f'{logdir} holds a run with a different config ({details}). Rerun '
           'with the same flags to resume, or pick a new --logdir.')
-  else:
-    os.makedirs(logdir, exist_ok=True)
-    write_atomic(path, config.to_json().encode())
+    if stored == current:
+      return
+  os.makedirs(logdir, exist_ok=True)
+  write_atomic(path, config.to_json().encode())
 
 
 def _mean_metrics(history: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:

@@ -21,9 +21,13 @@ tfd = tfp.distributions
 State = Dict[str, tf.Tensor]
 
 
+def _swap_first_axes(t):
+  t = tf.convert_to_tensor(t)
+  return tf.transpose(t, [1, 0] + list(range(2, t.shape.rank)))
+
+
 def _time_major(x):
-  return tf.nest.map_structure(
-      lambda t: tf.transpose(t, [1, 0] + list(range(2, t.shape.rank))), x)
+  return tf.nest.map_structure(_swap_first_axes, x)
 
 
 _batch_major = _time_major  # Swapping the first two axes is its own inverse.

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from planet_tf import envs
+
+
+def test_action_repeat_sums_rewards_and_frames_are_uint8():
+  actions = np.random.default_rng(0).uniform(-1, 1, (10, 6)).astype(np.float32)
+  with envs.ProcessEnv('cheetah_run', 4, episode_length=40) as repeated, \
+       envs.ProcessEnv('cheetah_run', 1, episode_length=40) as single:
+    first = repeated.reset(seed=7)
+    assert first.shape == (64, 64, 3) and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, single.reset(seed=7))
+    assert repeated.action_size == 6
+    for step, action in enumerate(actions):
+      frame, reward, done = repeated.step(action)
+      total = 0.0
+      for _ in range(4):
+        single_frame, r, _ = single.step(action)
+        total += r
+      np.testing.assert_allclose(reward, total, rtol=1e-6)
+      np.testing.assert_array_equal(frame, single_frame)
+      assert done == (step == 9)  # 40 env steps = 10 agent steps.
+
+
+def test_reset_seed_determines_the_episode():
+  with envs.ProcessEnv('cartpole_swingup', 8, episode_length=16) as env:
+    a, b, c = env.reset(1), env.reset(2), env.reset(1)
+    np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(a, b)
+
+
+def test_errors_cross_the_process_boundary():
+  with pytest.raises(ValueError, match="Unknown task 'cheetah_fly'"):
+    envs.ProcessEnv('cheetah_fly', 4)
+  with envs.ProcessEnv('cheetah_run', 4, episode_length=8) as env:
+    env.reset(0)
+    with pytest.raises(ValueError, match='Non-finite action'):
+      env.step(np.full(6, np.nan))
+
+
+def test_resolve_task_accepts_paper_names_and_suite_names():
+  assert envs.resolve_task('cup_catch').domain == 'ball_in_cup'
+  spec = envs.resolve_task('point_mass_easy')
+  assert (spec.domain, spec.task, spec.paper_action_repeat) == ('point_mass', 'easy', None)
