@@ -20,13 +20,13 @@ from planet_tf.world_model import WorldModel
 
 def make_planner(config: Config, action_size: int):
   """The planner of `config` as a function of (model, reward_fn, state)."""
-  kwargs = dict(action_size=action_size, horizon=config.horizon,
-                iterations=config.iterations, candidates=config.candidates,
-                top_k=config.top_k)
-  if config.planner == 'cem':
-    return functools.partial(planning.cem, std_estimator=config.cem_std,
-                             **kwargs)
-  raise ValueError(f"Unknown planner '{config.planner}'.")
+  if config.planner not in planning.PLANNERS:
+    raise ValueError(f"The agent cannot plan with '{config.planner}'.")
+  return functools.partial(
+      planning.PLANNERS[config.planner], action_size=action_size,
+      horizon=config.horizon, iterations=config.iterations,
+      candidates=config.candidates, top_k=config.top_k,
+      std_estimator=config.cem_std)
 
 
 class Agent:

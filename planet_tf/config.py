@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 class Config:
   """All hyperparameters of a PlaNet run. Defaults reproduce the paper."""
 
-  # Environment (paper Sec. 5, App. A).
+  # Environment (paper Sec. 5, App. A). A comma-separated list of tasks
+  # trains one agent on all of them (paper Fig. 7), actions padded.
   task: str = 'cheetah_run'
   action_repeat: int = 0  # 0: the paper's per-domain value (App. A).
   episode_length: int = 1000  # Environment steps per episode (paper Sec. 5).
@@ -25,7 +26,7 @@ class Config:
   seed: int = 1
 
   # World model (paper App. A; min_std from the official code).
-  model: str = 'rssm'
+  model: str = 'rssm'  # rssm, rnn or ssm (paper Fig. 4).
   deter_size: int = 200  # GRU units.
   stoch_size: int = 30  # Diagonal Gaussian latent.
   hidden_size: int = 200  # Every other fully connected layer.
@@ -40,6 +41,10 @@ class Config:
   free_nats: float = 3.0
   kl_scale: float = 1.0
   reward_scale: float = 10.0
+  # Latent overshooting (paper Eq. 7): distance D (0 or 1: off, Eq. 3) and
+  # beta_{>1}; beta_1 is kl_scale.
+  overshooting: int = 0
+  overshooting_scale: float = 1.0
 
   # Optimiser (paper App. A; warm-up from the official code).
   learning_rate: float = 1e-3
@@ -54,8 +59,11 @@ class Config:
   collect_interval: int = 100
   total_episodes: int = 1000  # Collected episodes in all, seed episodes included.
   exploration_noise: float = 0.3
+  collect_policy: str = 'planner'  # 'random': paper Fig. 5's random collection.
 
-  # Planner: Algorithm 2 (paper App. B).
+  # Planner: Algorithm 2 (paper App. B). 'random_shooting' (Fig. 5) picks the
+  # best of J sequences from N(0, I); 'true_simulator' runs CEM on copies of
+  # the real simulator (Table 1's upper bound), without learning.
   planner: str = 'cem'
   horizon: int = 12
   iterations: int = 10
@@ -118,6 +126,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         total_episodes=40, collect_interval=25, batch_size=16,
         chunk_length=50, candidates=300, top_k=30, test_episodes=3,
         test_every=10),
+    # Paper Fig. 4, 5, 7 and Table 1 variants.
+    'rssm': dict(model='rssm'),
+    'rnn': dict(model='rnn'),
+    'ssm': dict(model='ssm'),
+    'overshooting': dict(overshooting=50, overshooting_scale=1.0),
+    'random_shooting': dict(planner='random_shooting', iterations=1),
+    'random_collection': dict(collect_policy='random'),
+    'multitask': dict(task=','.join(
+        ['cartpole_swingup', 'reacher_easy', 'cheetah_run', 'finger_spin',
+         'cup_catch', 'walker_walk'])),
+    'true_simulator': dict(planner='true_simulator'),
     # Tiny everything: a smoke test of the whole loop in a few minutes.
     'debug': dict(
         episode_length=200, total_episodes=4, seed_episodes=2,
@@ -172,31 +191,31 @@ def validate(config: Config) -> None:
   if config.seed_episodes > config.total_episodes:
     errors.append(f'--seed_episodes={config.seed_episodes} exceeds '
                   f'--total_episodes={config.total_episodes}.')
-  if config.planner not in ('cem',):
-    errors.append(f"Unknown --planner '{config.planner}'. Choose: cem.")
+  planners = ('cem', 'random_shooting', 'true_simulator')
+  if config.planner not in planners:
+    errors.append(f"Unknown --planner '{config.planner}'. Choose: "
+                  f"{', '.join(planners)}.")
+  if config.collect_policy not in ('planner', 'random'):
+    errors.append(f"Unknown --collect_policy '{config.collect_policy}'. "
+                  'Choose planner or random.')
+  if config.overshooting > config.chunk_length:
+    errors.append(f'--overshooting={config.overshooting} exceeds '
+                  f'--chunk_length={config.chunk_length}.')
+  if config.overshooting > 1 and config.model == 'rnn':
+    errors.append('--overshooting needs stochastic latents: the rnn model has '
+                  'none (paper Fig. 4). Use --model=rssm or ssm.')
+  if config.planner == 'true_simulator' and ',' in config.task:
+    errors.append('--planner=true_simulator runs one task at a time.')
   if config.cem_std not in ('abs_dev', 'std'):
     errors.append(f"Unknown --cem_std '{config.cem_std}'. Choose abs_dev or std.")
   from planet_tf.models import MODELS  # Local: avoids importing TF early.
   if config.model not in MODELS:
     errors.append(f"Unknown --model '{config.model}'. Choose: "
                   f"{', '.join(MODELS)}.")
-  try:
-    spec = envs.resolve_task(config.task)
-  except ValueError as error:
-    errors.append(str(error))
-  else:
-    repeat = action_repeat(config, spec)
-    if repeat == 0:
-      errors.append(f"Task '{config.task}' has no paper action repeat: "
-                    'pass --action_repeat.')
-    else:
-      frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1
-      if config.chunk_length > frames:
-        errors.append(
-            f'--chunk_length={config.chunk_length} exceeds the {frames} '
-            f'frames of an episode ({config.episode_length} steps at action '
-            f'repeat {repeat}): use a shorter --chunk_length or a longer '
-            '--episode_length.')
+  if not tasks(config):
+    errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
+  for task in tasks(config):
+    errors.extend(_task_errors(config, task))
   if config.openloop_context >= config.chunk_length:
     errors.append(f'--openloop_context={config.openloop_context} must be '
                   f'shorter than --chunk_length={config.chunk_length}.')
@@ -204,10 +223,34 @@ def validate(config: Config) -> None:
     raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))
 
 
-def action_repeat(config: Config, spec: Any = None) -> int:
-  """The action repeat in force: the flag if set, else the paper's value."""
+def _task_errors(config: Config, task: str) -> list:
+  from planet_tf import envs
+  try:
+    spec = envs.resolve_task(task)
+  except ValueError as error:
+    return [str(error)]
+  repeat = config.action_repeat or spec.paper_action_repeat or 0
+  if repeat == 0:
+    return [f"Task '{task}' has no paper action repeat: pass --action_repeat."]
+  frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1
+  if config.chunk_length > frames:
+    return [f'--chunk_length={config.chunk_length} exceeds the {frames} '
+            f'frames of an episode of {task} ({config.episode_length} steps '
+            f'at action repeat {repeat}): use a shorter --chunk_length or a '
+            'longer --episode_length.']
+  return []
+
+
+def tasks(config: Config) -> list:
+  """The task names of `config.task` (several for one agent on all tasks)."""
+  return [name.strip() for name in config.task.split(',') if name.strip()]
+
+
+def action_repeat(config: Config, task: str | None = None) -> int:
+  """The action repeat in force for `task` (default: the first task): the
+  flag if set, else the paper's value for the task's domain."""
   if config.action_repeat:
     return config.action_repeat
   from planet_tf import envs
-  spec = spec or envs.resolve_task(config.task)
+  spec = envs.resolve_task(task or tasks(config)[0])
   return spec.paper_action_repeat or 0

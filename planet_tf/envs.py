@@ -128,6 +128,72 @@ class DMControlEnv:
         break
     return self._render(), float(reward), done
 
+  def plan(self, horizon: int, iterations: int, candidates: int, top_k: int,
+           std_estimator: str, seed: int) -> np.ndarray:
+    """CEM (Algorithm 2) over copies of the true simulator state.
+
+    Each candidate is evaluated from the current physics state with the
+    action repeat and the task's own reward; the state is restored after.
+    Returns the first action mean (the 'CEM + true simulator' row of Table 1).
+    """
+    physics = self._env.physics
+    start = physics.get_state().copy()
+    rng = np.random.default_rng(seed)
+    shape = (horizon, self.action_size)
+    mean, std = np.zeros(shape), np.ones(shape)
+    for _ in range(iterations):
+      actions = np.clip(mean + std * rng.normal(size=(candidates,) + shape), -1, 1)
+      returns = np.array([self._simulate(start, plan) for plan in actions])
+      elite = actions[np.argsort(returns)[-top_k:]]
+      mean = elite.mean(0)
+      if std_estimator == 'abs_dev':
+        std = np.abs(elite - mean).sum(0) / (top_k - 1)
+      else:
+        std = np.sqrt(elite.var(0) + 1e-6)
+    with physics.reset_context():
+      physics.set_state(start)
+    return mean[0].astype(np.float32)
+
+  def _simulate(self, start: np.ndarray, plan: np.ndarray) -> float:
+    """Sum of true rewards of `plan` from physics state `start`."""
+    env, physics = self._env, self._env.physics
+    substeps = int(round(env.control_timestep() / physics.timestep()))
+    with physics.reset_context():
+      physics.set_state(start)
+    total = 0.0
+    for action in plan:
+      for _ in range(self._repeat):
+        env.task.before_step(action, physics)
+        physics.step(substeps)
+        env.task.after_step(physics)
+        total += env.task.get_reward(physics) or 0.0
+    return total
+
+  def close(self) -> None:
+    self._env.close()
+
+
+class PaddedActions:
+  """Presents an env with a larger action space, ignoring the extra
+  elements (paper Fig. 7: one agent on tasks with different action sizes)."""
+
+  def __init__(self, env, action_size: int):
+    if action_size < env.action_size:
+      raise ValueError(f'Cannot pad {env.action_size} actions to {action_size}.')
+    self._env = env
+    self.action_size = action_size
+
+  def reset(self, seed: int) -> np.ndarray:
+    return self._env.reset(seed)
+
+  def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
+    return self._env.step(np.asarray(action)[:self._env.action_size])
+
+  def plan(self, **kwargs: Any) -> np.ndarray:
+    action = np.zeros(self.action_size, np.float32)
+    action[:self._env.action_size] = self._env.plan(**kwargs)
+    return action
+
   def close(self) -> None:
     self._env.close()
 
@@ -173,6 +239,12 @@ class ProcessEnv:
 
   def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
     return self._call('step', np.asarray(action, np.float32))
+
+  def plan(self, **kwargs: Any) -> np.ndarray:
+    """`DMControlEnv.plan` in the child process."""
+    return self._call('plan', *[kwargs[k] for k in (
+        'horizon', 'iterations', 'candidates', 'top_k', 'std_estimator',
+        'seed')])
 
   def close(self) -> None:
     if self._process.poll() is None:

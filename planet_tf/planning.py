@@ -64,3 +64,21 @@ def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
       lambda i, *_: i < iterations, refit,
       (tf.constant(0), tf.zeros(shape), tf.ones(shape)))
   return mean[:, 0]
+
+
+def random_shooting(model: LatentModel, reward_fn: RewardFn, state: State, *,
+                    action_size: int, horizon: int, candidates: int,
+                    **unused) -> tf.Tensor:
+  """Paper Fig. 5's random shooting: the first action of the best of J
+  sequences drawn from N(0, I) (clipped to [-1, 1]); one evaluation, no
+  refit. Returns (B, A)."""
+  some = next(iter(state.values()))
+  batch = some.shape[0] if some.shape[0] is not None else tf.shape(some)[0]
+  noise = tf.random.normal([batch, candidates, horizon, action_size])
+  actions = tf.clip_by_value(noise, -1.0, 1.0)
+  returns = evaluate_sequences(model, reward_fn, state, actions)
+  best = tf.argmax(returns, 1, output_type=tf.int32)
+  return tf.gather(actions, best, batch_dims=1)[:, 0]
+
+
+PLANNERS = {'cem': cem, 'random_shooting': random_shooting}

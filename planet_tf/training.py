@@ -15,6 +15,7 @@ checkpoint is restored and metrics rows past it are dropped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -172,7 +173,12 @@ def _mean_metrics(history: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
 
 
 class Trainer:
-  """Runs Algorithm 1 in one run directory; `run()` resumes where it stopped."""
+  """Runs Algorithm 1 in one run directory; `run()` resumes where it stopped.
+
+  With several tasks (paper Fig. 7) a round is C updates, then one episode of
+  each task; seed episodes, `total_episodes` and the test schedule count
+  rounds. With one task a round is one episode, as in Algorithm 1.
+  """
 
   def __init__(self, config: Config, logdir: str):
     config_lib.validate(config)
@@ -180,13 +186,11 @@ class Trainer:
     self.config = config
     self.logdir = logdir
     tf.random.set_seed(config.seed)
-    repeat = config_lib.action_repeat(config)
-    env_kwargs = dict(task=config.task, action_repeat=repeat,
-                      episode_length=config.episode_length,
-                      image_size=config.image_size, camera_id=config.camera_id)
-    self.env = envs.ProcessEnv(**env_kwargs)
+    self.tasks = config_lib.tasks(config)
+    self.envs = make_envs(config)
+    self.action_size = next(iter(self.envs.values())).action_size
     self.replay = Replay(os.path.join(logdir, 'episodes'))
-    self.world_model = WorldModel(config, self.env.action_size)
+    self.world_model = WorldModel(config, self.action_size)
     self.optimizer = make_optimizer(config)
     self.train_step = make_train_step(self.world_model, self.optimizer, config)
     self.openloop = tf.function(self.world_model.openloop)
@@ -218,44 +222,63 @@ class Trainer:
                    self.replay.num_steps, self.replay.directory)
     self.metrics.truncate(len(self.replay))
 
+  @property
+  def total_episodes(self) -> int:
+    return self.config.total_episodes * len(self.tasks)
+
   def run(self) -> None:
-    """Collects episodes until `total_episodes`, training before each."""
-    config = self.config
+    """Collects episodes until `total_episodes` rounds, training before each."""
     try:
-      while len(self.replay) < config.total_episodes:
+      while len(self.replay) < self.total_episodes:
         self._iteration()
     finally:
-      self.env.close()
+      close_envs(self.envs)
     logging.info('Done: %d episodes in %s.', len(self.replay), self.logdir)
 
   def _iteration(self) -> None:
     config = self.config
     index = len(self.replay)
-    row = {'episode': index + 1}
+    round_, task_index = divmod(index, len(self.tasks))
+    task = self.tasks[task_index]
+    row = {'episode': index + 1, 'task': task}
     start = time.time()
-    if index < config.seed_episodes:
-      rng = np.random.default_rng(episode_seed(config, TRAIN_SEED, index))
-      act = lambda _: envs.random_action(self.env.action_size, rng)
-      row['train_seconds'] = 0.0
-    else:
+    if round_ >= config.seed_episodes and task_index == 0:
       row.update(self._train(index))
-      row['train_seconds'] = time.time() - start
-      self.agent.reset()
-      act = lambda image: self.agent.act(image, explore=True)
+    row['train_seconds'] = time.time() - start
     start = time.time()
-    episode = run_episode(self.env, act, episode_seed(config, TRAIN_SEED, index))
+    episode = run_episode(self.envs[task], self._collect_policy(index),
+                          episode_seed(config, TRAIN_SEED, index))
     row['collect_seconds'] = time.time() - start
     self.replay.add(episode)
     row['train_return'] = float(episode['reward'].sum())
-    row['env_steps'] = self.replay.num_steps * config_lib.action_repeat(config)
+    row['env_steps'] = self._env_steps()
     row['updates'] = int(self.optimizer.iterations)
-    if config.test_episodes and (index + 1) % config.test_every == 0:
+    last_of_round = task_index == len(self.tasks) - 1
+    if (config.test_episodes and last_of_round and
+        (round_ + 1) % config.test_every == 0):
       start = time.time()
-      row.update(self._test(index + 1))
+      row.update(self._test(round_ + 1))
       row['test_seconds'] = time.time() - start
     self._log(row)
     self.episodes_done.assign(len(self.replay))
     self.manager.save(checkpoint_number=len(self.replay))
+
+  def _collect_policy(self, index: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Random actions for seed episodes (and `collect_policy=random`),
+    else the planner with exploration noise."""
+    config = self.config
+    if (index // len(self.tasks) < config.seed_episodes or
+        config.collect_policy == 'random'):
+      rng = np.random.default_rng(episode_seed(config, TRAIN_SEED, index))
+      return lambda _: envs.random_action(self.action_size, rng)
+    self.agent.reset()
+    return lambda image: self.agent.act(image, explore=True)
+
+  def _env_steps(self) -> int:
+    """Environment steps of all stored episodes, each at its task's repeat."""
+    repeats = [config_lib.action_repeat(self.config, task) for task in self.tasks]
+    return sum((len(episode['image']) - 1) * repeats[i % len(self.tasks)]
+               for i, episode in enumerate(self.replay.episodes))
 
   def _train(self, index: int) -> Dict[str, float]:
     config = self.config
@@ -267,18 +290,24 @@ class Trainer:
           batch['image'], batch['action'], batch['reward']))
     return _mean_metrics(history)
 
-  def _test(self, episodes: int) -> Dict[str, object]:
+  def _test(self, rounds: int) -> Dict[str, object]:
+    """Noise-free test episodes of every task; keys carry the task name
+    when there are several tasks."""
     config = self.config
-    returns = []
-    for j in range(config.test_episodes):
-      self.agent.reset()
-      episode = run_episode(
-          self.env, lambda image: self.agent.act(image, explore=False),
-          episode_seed(config, TEST_SEED, episodes, j))
-      returns.append(float(episode['reward'].sum()))
-    self._openloop_summary(episodes)
-    return {'test_return': float(np.mean(returns)), 'test_returns': returns}
-
+    results = {}
+    for task_index, task in enumerate(self.tasks):
+      returns = []
+      for j in range(config.test_episodes):
+        self.agent.reset()
+        episode = run_episode(
+            self.envs[task], lambda image: self.agent.act(image, explore=False),
+            episode_seed(config, TEST_SEED, rounds, task_index, j))
+        returns.append(float(episode['reward'].sum()))
+      suffix = f'/{task}' if len(self.tasks) > 1 else ''
+      results[f'test_return{suffix}'] = float(np.mean(returns))
+      results[f'test_returns{suffix}'] = returns
+    self._openloop_summary(rounds)
+    return results
   def _openloop_summary(self, episodes: int) -> None:
     config = self.config
     rng = np.random.default_rng(episode_seed(config, 3, episodes))
@@ -309,14 +338,69 @@ class Trainer:
       parts.append(f"loss {row['loss']:.1f} (image {row['image_nll']:.1f}, "
                    f"reward {row['reward_nll']:.2f}"
                    + (f", kl {row['kl']:.2f})" if 'kl' in row else ')'))
-    if 'test_return' in row:
-      parts.append(f"test return {row['test_return']:.1f}")
+    for key, value in row.items():
+      if key.startswith('test_return') and not key.startswith('test_returns'):
+        name = key.replace('test_return', 'test return').replace('/', ' ')
+        parts.append(f'{name} {value:.1f}')
     times = ', '.join(f"{k.split('_')[0]} {row[k]:.0f}s" for k in
                       ('train_seconds', 'collect_seconds', 'test_seconds')
                       if k in row)
     logging.info('%s | %s', ' | '.join(parts), times)
 
 
+def make_envs(config: Config) -> Dict[str, object]:
+  """One child-process environment per task, actions padded to the largest
+  action size among the tasks."""
+  made = {}
+  for task in config_lib.tasks(config):
+    made[task] = envs.ProcessEnv(
+        task=task, action_repeat=config_lib.action_repeat(config, task),
+        episode_length=config.episode_length, image_size=config.image_size,
+        camera_id=config.camera_id)
+  size = max(env.action_size for env in made.values())
+  return {task: envs.PaddedActions(env, size) for task, env in made.items()}
+
+
+def close_envs(environments: Dict[str, object]) -> None:
+  for env in environments.values():
+    env.close()
+
+
+def evaluate_true_simulator(config: Config, logdir: str) -> None:
+  """Table 1's 'CEM + true simulator': test episodes planned by CEM on copies
+  of the real simulator (same H, I, J, K), no learning. Writes one metrics
+  row with episode 0 (no collected data)."""
+  config_lib.validate(config)
+  _check_config(logdir, config)
+  metrics = MetricsLog(os.path.join(logdir, 'metrics.jsonl'))
+  if metrics.rows:
+    logging.info('True-simulator evaluation already in %s.', logdir)
+    return
+  env = make_envs(config)[config.task]
+  start, returns = time.time(), []
+  try:
+    for j in range(config.test_episodes):
+      seed = episode_seed(config, TEST_SEED, 0, 0, j)
+      plan_seeds = itertools.count(seed)
+      plan = lambda _: env.plan(
+          horizon=config.horizon, iterations=config.iterations,
+          candidates=config.candidates, top_k=config.top_k,
+          std_estimator=config.cem_std, seed=next(plan_seeds))
+      returns.append(float(run_episode(env, plan, seed)['reward'].sum()))
+      logging.info('true simulator: test episode %d/%d return %.1f',
+                   j + 1, config.test_episodes, returns[-1])
+  finally:
+    env.close()
+  metrics.append({'episode': 0, 'env_steps': 0, 'updates': 0,
+                  'test_return': float(np.mean(returns)),
+                  'test_returns': returns,
+                  'test_seconds': time.time() - start})
+
+
 def train(config: Config, logdir: str) -> None:
-  """Trains (or resumes) a PlaNet agent in `logdir`."""
-  Trainer(config, logdir).run()
+  """Trains (or resumes) a PlaNet agent in `logdir`; with the true_simulator
+  planner, evaluates CEM on the real simulator instead."""
+  if config.planner == 'true_simulator':
+    evaluate_true_simulator(config, logdir)
+  else:
+    Trainer(config, logdir).run()

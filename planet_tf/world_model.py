@@ -50,7 +50,9 @@ class WorldModel:
     return objectives.elbo_loss(
         self.dynamics, self.decoder, self.reward, post, prior, images,
         rewards, free_nats=self.config.free_nats,
-        kl_scale=self.config.kl_scale, reward_scale=self.config.reward_scale)
+        kl_scale=self.config.kl_scale, reward_scale=self.config.reward_scale,
+        actions=actions, overshooting=self.config.overshooting,
+        overshooting_scale=self.config.overshooting_scale)
 
   def openloop(self, images: tf.Tensor, actions: tf.Tensor,
                context: int) -> Tuple[tf.Tensor, tf.Tensor]:

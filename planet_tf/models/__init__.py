@@ -10,7 +10,9 @@ import importlib
 from typing import Any
 
 MODELS = {
-    'rssm': 'planet_tf.models.rssm:RSSM',
+    'rssm': 'planet_tf.models.rssm:RSSM',  # Paper Sec. 3 (the default).
+    'rnn': 'planet_tf.models.rnn:RNN',  # Fig. 4: deterministic GRU only.
+    'ssm': 'planet_tf.models.ssm:SSM',  # Fig. 4: stochastic state only.
 }
 
 
