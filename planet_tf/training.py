@@ -60,12 +60,13 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
       epsilon=config.adam_epsilon)
 
 
-def make_train_step(world_model: WorldModel, optimizer, config: Config):
+def make_train_step(world_model: WorldModel, optimizer, config: Config,
+                    jit_compile: bool = False):
   """A compiled update: loss of Eq. 3, clipped gradients, one Adam step."""
   variables = world_model.trainable_variables
   optimizer.build(variables)
 
-  @tf.function
+  @tf.function(jit_compile=jit_compile)
   def train_step(images, actions, rewards):
     with tf.GradientTape() as tape:
       loss, metrics = world_model.loss(images, actions, rewards)

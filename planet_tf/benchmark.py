@@ -1,0 +1,220 @@
+"""Hot-path benchmark: python -m planet_tf.benchmark [--sizes=paper|tiny]
+
+Prints, as medians over several calls after warm-up: the training step
+(B=50, L=50, action sizes 1 and 6), one CEM call (J=1000, H=12, I=10), one
+agent step (posterior update + plan), one environment step with rendering at
+each task's action repeat, the trace + compile time of the training step and
+of the planner, and the peak resident memory. In the same run it measures the
+machine's fp32 matmul rate (numpy and tf.matmul, 2048 x 2048) and prints
+each hot path's achieved GFLOP/s and its share of that rate. FLOPs are
+counted from the layer shapes (backward = 2 x forward).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import resource
+import statistics
+import time
+from typing import Callable, Dict, List
+
+import numpy as np
+from absl import app, flags
+
+from planet_tf import config as config_lib
+
+flags.DEFINE_enum('sizes', 'paper', ['paper', 'tiny'],
+                  'paper: the paper\'s model and batch sizes; tiny: a smoke test.')
+flags.DEFINE_integer('repeats', 5, 'Timed calls per hot path (after warm-up).')
+flags.DEFINE_bool('jit', False, 'Compile the training step and the agent '
+                  'with XLA (jit_compile=True).')
+flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
+FLAGS = flags.FLAGS
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+  """Median wall time of `fn` over `repeats` calls, after one warm-up call."""
+  fn()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def _conv_flops(size: int, kernel: int, cin: int, cout: int) -> int:
+  return 2 * size * size * kernel * kernel * cin * cout
+
+
+def encoder_flops(depth: int = 32) -> int:
+  """Forward FLOPs of the encoder for one 64x64 frame."""
+  sizes, channels, total = [31, 14, 6, 2], [3, depth, 2 * depth, 4 * depth, 8 * depth], 0
+  for i, size in enumerate(sizes):
+    total += _conv_flops(size, 4, channels[i], channels[i + 1])
+  return total
+
+
+def decoder_flops(feature_size: int, depth: int = 32, embed: int = 1024) -> int:
+  """Forward FLOPs of the decoder for one frame (transposed convs counted
+  over their input positions)."""
+  total = 2 * feature_size * embed + 2 * embed * 25 * 4 * depth
+  total += _conv_flops(5, 5, 4 * depth, 2 * depth)
+  total += _conv_flops(13, 6, 2 * depth, depth)
+  total += _conv_flops(30, 6, depth, 3)
+  return total
+
+
+def transition_flops(c: config_lib.Config, action_size: int) -> int:
+  """Forward FLOPs of one RSSM prior step for one sample."""
+  h, d, s = c.hidden_size, c.deter_size, c.stoch_size
+  return 2 * ((s + action_size) * h + (h + d) * 2 * d + (h + d) * d + d * h
+              + h * 2 * s)
+
+
+def reward_flops(c: config_lib.Config) -> int:
+  sizes = [c.stoch_size + c.deter_size] + [c.reward_units] * c.reward_layers + [1]
+  return 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def train_step_flops(c: config_lib.Config, action_size: int) -> int:
+  """FLOPs of one training step: forward x 3 (backward = 2 x forward)."""
+  frames = c.batch_size * c.chunk_length
+  feature = c.stoch_size + c.deter_size
+  posterior = 2 * ((c.deter_size + 8 * 4 * c.cnn_depth) * c.hidden_size
+                   + c.hidden_size * 2 * c.stoch_size)
+  forward = frames * (encoder_flops(c.cnn_depth) +
+                      decoder_flops(feature, c.cnn_depth, c.embed_size) +
+                      transition_flops(c, action_size) + posterior +
+                      reward_flops(c))
+  return 3 * forward
+
+
+def cem_flops(c: config_lib.Config, action_size: int) -> int:
+  """FLOPs of one CEM call: J x H x I prior steps and reward predictions."""
+  per_step = transition_flops(c, action_size) + reward_flops(c)
+  return c.candidates * c.horizon * c.iterations * per_step
+
+
+def matmul_rates(repeats: int) -> Dict[str, float]:
+  """Best-of-medians fp32 GFLOP/s of numpy and tf.matmul at 2048 x 2048."""
+  import tensorflow as tf
+  a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+  flop = 2 * 2048 ** 3
+  ta = tf.constant(a)
+  tf_matmul = lambda: tf.matmul(ta, ta).numpy()
+  rates = {}
+  for name, fn in (('numpy', lambda: a @ a), ('tf.matmul', tf_matmul)):
+    best = min(median_time(fn, repeats) for _ in range(3))
+    rates[name] = flop / best / 1e9
+  return rates
+
+
+def peak_memory_gb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def replay_memory_gb(episodes: int = 1000, repeat: int = 8) -> float:
+  """uint8 frames of `episodes` cartpole episodes at action repeat R."""
+  frames = episodes * (1000 // repeat + 1)
+  return frames * 64 * 64 * 3 / 1e9
+
+
+def _config(sizes: str) -> config_lib.Config:
+  if sizes == 'paper':
+    return config_lib.resolve(['paper'])
+  return config_lib.resolve(['paper'], dict(
+      deter_size=16, stoch_size=4, hidden_size=16, cnn_depth=4, embed_size=32,
+      reward_units=16, batch_size=2, chunk_length=6, candidates=16, top_k=4,
+      horizon=3, iterations=2))
+
+
+def _row(name: str, seconds: float, flop: int, rate: float) -> str:
+  gflops = flop / seconds / 1e9 if flop else 0.0
+  share = f'{100 * gflops / rate:5.1f}%' if flop else '     -'
+  return f'{name:<40} {seconds * 1e3:10.1f} ms {gflops:9.1f} GFLOP/s {share}'
+
+
+def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
+                    rate: float) -> List[str]:
+  """Times training step, CEM call and agent step; returns printed rows."""
+  import tensorflow as tf
+  from planet_tf import planning, training
+  from planet_tf.agent import Agent
+  from planet_tf.world_model import WorldModel
+  rows = []
+  rng = np.random.default_rng(0)
+  for action_size in (1, 6):
+    wm = WorldModel(c, action_size)
+    optimizer = training.make_optimizer(c)
+    step = training.make_train_step(wm, optimizer, c, jit_compile=jit)
+    batch = (rng.integers(0, 256, (c.batch_size, c.chunk_length, 64, 64, 3),
+                          dtype=np.uint8),
+             rng.uniform(-1, 1, (c.batch_size, c.chunk_length, action_size)
+                         ).astype(np.float32),
+             rng.uniform(0, 1, (c.batch_size, c.chunk_length)).astype(np.float32))
+    start = time.perf_counter()
+    step.get_concrete_function(*[tf.TensorSpec(x.shape, x.dtype) for x in batch])
+    trace = time.perf_counter() - start
+    start = time.perf_counter()
+    float(step(*batch)['loss'])
+    first = time.perf_counter() - start
+    seconds = median_time(lambda: float(step(*batch)['loss']), repeats)
+    rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
+                     seconds, train_step_flops(c, action_size), rate))
+    rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
+  state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
+  planner = tf.function(lambda s: planning.cem(
+      wm.dynamics, wm.reward.mean, s, action_size=6, horizon=c.horizon,
+      iterations=c.iterations, candidates=c.candidates, top_k=c.top_k),
+      jit_compile=jit)
+  start = time.perf_counter()
+  planner(state).numpy()
+  first = time.perf_counter() - start
+  seconds = median_time(lambda: planner(state).numpy(), repeats)
+  rows.append(_row(f'CEM J={c.candidates} H={c.horizon} I={c.iterations}',
+                   seconds, cem_flops(c, 6), rate))
+  rows.append(f'  trace + compile and first call {first:.1f} s')
+  agent = Agent(wm, c)
+  agent.reset()
+  frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+  seconds = median_time(lambda: agent.act(frame, explore=True), repeats)
+  rows.append(_row('agent step (posterior + CEM)', seconds, cem_flops(c, 6), rate))
+  return rows
+
+
+def benchmark_envs(repeats: int) -> List[str]:
+  """One environment step with rendering at each task's action repeat."""
+  from planet_tf import envs
+  rows = []
+  for task, (_, _, repeat) in envs.PAPER_TASKS.items():
+    with envs.ProcessEnv(task, repeat) as env:
+      env.reset(0)
+      action = np.zeros(env.action_size, np.float32)
+      seconds = median_time(lambda: env.step(action), max(repeats, 20))
+    rows.append(f'env step {task:<17} R={repeat}        {seconds * 1e3:10.1f} ms')
+  return rows
+
+
+def main(argv) -> None:
+  del argv
+  c = _config(FLAGS.sizes)
+  print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
+        f'repeats={FLAGS.repeats} (medians after warm-up)', flush=True)
+  rates = matmul_rates(FLAGS.repeats)
+  rate = rates['numpy']
+  for name, value in rates.items():
+    print(f'matmul 2048x2048 fp32 {name:<10} {value:8.1f} GFLOP/s', flush=True)
+  print('shares below are of the numpy rate', flush=True)
+  for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate):
+    print(row, flush=True)
+  if FLAGS.envs:
+    for row in benchmark_envs(FLAGS.repeats):
+      print(row, flush=True)
+  print(f'peak resident memory                {peak_memory_gb():8.2f} GB')
+  print(f'replay of 1000 cartpole episodes (uint8, R=8): '
+        f'{replay_memory_gb():.2f} GB')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+from planet_tf import benchmark
+from planet_tf import config as config_lib
+
+
+def test_flop_counts_match_the_layer_shapes():
+  paper = config_lib.resolve()
+  # About 582 GFLOP per training step and 92 GFLOP per CEM call (DESIGN.md).
+  assert abs(benchmark.train_step_flops(paper, 6) / 1e9 - 582) < 10
+  assert abs(benchmark.cem_flops(paper, 6) / 1e9 - 92) < 3
+  # The encoder's first conv: 31x31 outputs, 4x4x3 inputs, 32 filters.
+  assert benchmark.encoder_flops(32) > 2 * 31 * 31 * 48 * 32
+  assert abs(benchmark.replay_memory_gb() - 1.55) < 0.01
+
+
+def test_benchmark_runs_at_tiny_sizes_and_prints_every_figure():
+  result = subprocess.run(
+      [sys.executable, '-m', 'planet_tf.benchmark', '--sizes=tiny',
+       '--repeats=1', '--noenvs'], capture_output=True, text=True, timeout=240)
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = result.stdout
+  for needle in ('numpy', 'tf.matmul', 'train step B=2 L=6 A=1',
+                 'train step B=2 L=6 A=6', 'CEM J=16 H=3 I=2', 'agent step',
+                 'trace', 'peak resident memory', 'GFLOP/s'):
+    assert needle in out, needle
