@@ -12,7 +12,6 @@ counted from the layer shapes (backward = 2 x forward).
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import statistics
 import time
@@ -23,13 +22,16 @@ from absl import app, flags
 
 from planet_tf import config as config_lib
 
-flags.DEFINE_enum('sizes', 'paper', ['paper', 'tiny'],
-                  'paper: the paper\'s model and batch sizes; tiny: a smoke test.')
-flags.DEFINE_integer('repeats', 5, 'Timed calls per hot path (after warm-up).')
-flags.DEFINE_bool('jit', False, 'Compile the training step and the agent '
-                  'with XLA (jit_compile=True).')
-flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
 FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_enum('sizes', 'paper', ['paper', 'tiny'],
+                    "paper: the paper's model and batch sizes; tiny: a smoke test.")
+  flags.DEFINE_integer('repeats', 5, 'Timed calls per hot path (after warm-up).')
+  flags.DEFINE_bool('jit', False, 'Compile the training step and the planner '
+                    'with XLA (jit_compile=True).')
+  flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -217,4 +219,5 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
