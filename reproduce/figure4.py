@@ -13,7 +13,7 @@ import sys
 if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app  # pylint: disable=wrong-import-position
+from absl import app, flags  # pylint: disable=wrong-import-position
 
 from reproduce import sweep  # pylint: disable=wrong-import-position
 
@@ -28,4 +28,5 @@ def main(argv) -> int:
 
 if __name__ == '__main__':
   sweep.define_flags()
+  flags.adopt_module_key_flags(sweep)
   app.run(main)

@@ -156,7 +156,15 @@ def launch_ray(runs: Sequence[Run], runs_dir: str,
   ray = _import_ray()
   runs_dir = os.path.abspath(runs_dir)
   if not ray.is_initialized():
-    ray.init(address=address, runtime_env=ray_runtime_env())
+    try:
+      ray.init(address=address, runtime_env=ray_runtime_env())
+    except (ConnectionError, RuntimeError, ValueError) as error:
+      raise RuntimeError(
+          f"Could not join a Ray cluster at --ray_address={address}: "
+          f"{str(error).rstrip('.')}. "
+          'Start one with `ray start --head` (then --ray_address=auto), pass '
+          'its address, or --ray_address=local for a one-machine instance.'
+      ) from error
   if gpus_per_run is None:
     gpus_per_run = 1.0 if ray.cluster_resources().get('GPU', 0) >= 1 else 0.0
   todo = pending(runs, runs_dir)

@@ -74,8 +74,11 @@ def launch(runs: Sequence[Run]) -> List[launcher.Outcome]:
   print(f'Launching {len(runs)} runs with the {FLAGS.launcher} launcher at '
         f'{common.budget_label(FLAGS.budget)} into {FLAGS.runs_dir}.',
         flush=True)
-  outcomes = launcher.launch(runs, FLAGS.runs_dir, FLAGS.launcher,
-                             FLAGS.parallel, FLAGS.ray_address)
+  try:
+    outcomes = launcher.launch(runs, FLAGS.runs_dir, FLAGS.launcher,
+                               FLAGS.parallel, FLAGS.ray_address)
+  except (RuntimeError, ValueError) as error:
+    fail(str(error))
   print(launcher.summarize(outcomes), flush=True)
   return outcomes
 
@@ -115,9 +118,14 @@ def describe_groups(groups: Dict[tuple, aggregate.Group]) -> str:
   return '\n'.join(lines)
 
 
-def figure_title(text: str, budget: str, seeds: int) -> str:
-  return (f'{text}. Median and 5-95 percentiles over {seeds} seeds x test '
-          f'trajectories.\n{common.budget_label(budget)}')
+def figure_title(text: str, budget: str, seeds: int,
+                 groups: Dict[tuple, aggregate.Group]) -> str:
+  """The title: what is shown, how complete the sweep is, and the budget."""
+  finished = sum(g.finished for g in groups.values())
+  total = sum(len(g.runs) for g in groups.values())
+  return (f'{text}. Median and 5-95 percentiles over seeds (1..{seeds}) x '
+          f'test trajectories; {finished}/{total} runs finished.\n'
+          f'{common.budget_label(budget)}')
 
 
 def fail(message: str) -> None:
@@ -194,7 +202,8 @@ def curve_figure_main(argv: Sequence[str], base: str, text: str,
   for label, presets in (compare or {}).items():
     labels[label] = Run(task_list[0], 1, presets, FLAGS.budget, extra)
   curves = curves_by_task(groups, labels, task_list, key_for_task)
-  plot(curves, figure_title(text, FLAGS.budget, FLAGS.seeds), base, task_list)
+  plot(curves, figure_title(text, FLAGS.budget, FLAGS.seeds, groups), base,
+       task_list)
   print('Wrote ' + write_json(base, curves_payload(curves, FLAGS.budget,
                                                    groups)), flush=True)
   return exit_code(outcomes)

@@ -35,9 +35,9 @@ QUOTED = 'quoted from the paper'
 MEASURED = 'measured here'
 NO_FACTOR = 'n/a (needs D4PG curves)'
 FACTOR_NOTE = (
-    "The paper's data-efficiency factor is the number of episodes D4PG needs "
-    "to reach PlaNet's final performance, read off D4PG's training curves in "
-    'Tassa et al. (2018), divided by the episodes PlaNet used. We do not have '
+    "The paper's data-efficiency factor compares the episodes D4PG needs to "
+    "reach PlaNet's final performance, estimated from D4PG's training curves "
+    'in Tassa et al. (2018), with the episodes PlaNet used. We do not have '
     'those curves, so the measured factor is not computed: ' + NO_FACTOR + '.')
 
 
@@ -56,10 +56,12 @@ def build_table(planet: Dict[str, Optional[aggregate.Final]],
                 true_sim: Dict[str, Optional[aggregate.Final]],
                 budget: str, tasks: Sequence[str],
                 planet_episodes: Sequence[int] = (),
-                true_sim_episodes: Sequence[int] = ()) -> dict:
+                true_sim_episodes: Sequence[int] = (),
+                finished: Optional[Dict[str, Dict[str, str]]] = None) -> dict:
   """Table 1 as a dict: the rows (quoted and measured) and the notes.
 
   planet, true_sim: task -> the measured Final (None where not run).
+  finished: 'PlaNet' / 'CEM + true simulator' -> task -> 'k/n' runs finished.
   """
   tag = '' if budget == 'paper' else f", budget '{budget}'"
   quoted = common.PAPER_TABLE1
@@ -88,9 +90,11 @@ def build_table(planet: Dict[str, Optional[aggregate.Final]],
   return dict(
       title='Table 1', budget=budget, budget_label=common.budget_label(budget),
       tasks=list(tasks), rows=rows,
-      measured={'PlaNet': {t: _details(planet.get(t)) for t in tasks},
-                'CEM + true simulator': {t: _details(true_sim.get(t))
-                                         for t in tasks}},
+      measured={name: {t: _details(values.get(t),
+                                   (finished or {}).get(name, {}).get(t))
+                       for t in tasks}
+                for name, values in (('PlaNet', planet),
+                                     ('CEM + true simulator', true_sim))},
       notes=[
           'Rows marked "quoted from the paper" are Table 1 of Hafner et al. '
           '(2019); A3C and D4PG there are from Tassa et al. (2018).',
@@ -104,8 +108,11 @@ def _mean(final: Optional[aggregate.Final]) -> Optional[float]:
   return None if final is None else final.mean
 
 
-def _details(final: Optional[aggregate.Final]) -> Optional[dict]:
-  return None if final is None else final.to_dict()
+def _details(final: Optional[aggregate.Final],
+             finished: Optional[str]) -> Optional[dict]:
+  if final is None:
+    return None
+  return dict(final.to_dict(), finished=finished or '?')
 
 
 def _cell(value: object) -> str:
@@ -129,13 +136,15 @@ def to_markdown(table: dict) -> str:
     cells += [_cell(row['values'].get(t)) for t in tasks]
     lines.append('| ' + ' | '.join(cells) + ' |')
   lines += ['', '## Measured rows in detail', '',
-            '| Row | Task | Runs | Trajectories | Last test episodes | Mean | Std |',
-            '|---|---|---|---|---|---|---|']
+            '| Row | Task | Runs finished | Runs with metrics | Trajectories '
+            '| Last test episodes | Mean | Std |',
+            '|---|---|---|---|---|---|---|---|']
   for name, per_task in table['measured'].items():
     for task in tasks:
       d = per_task.get(task)
       if d:
-        lines.append(f"| {name} | {task} | {d['runs']} | {d['trajectories']} "
+        lines.append(f"| {name} | {task} | {d['finished']} | {d['runs']} | "
+                     f"{d['trajectories']} "
                      f"| {', '.join(map(str, d['episodes']))} | "
                      f"{d['mean']:.1f} | {d['std']:.1f} |")
   lines += ['', '## Notes', ''] + [f'- {note}' for note in table['notes']]
@@ -171,17 +180,19 @@ def write_table(table: dict, results_dir: str) -> List[str]:
 
 def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
             tasks: Sequence[str]) -> tuple:
-  """task -> Final for one variant, and the configured total episodes."""
-  finals, episodes = {}, []
+  """task -> Final for one variant, the configured total episodes, and
+  task -> 'k/n' runs finished."""
+  finals, episodes, finished = {}, [], {}
   for task in tasks:
     group = next((g for (v, t), g in groups.items()
                   if t == task and g.runs[0].presets == tuple(presets)), None)
     finals[task] = aggregate.final(group.rows) if group and group.rows else None
+    finished[task] = f'{group.finished}/{len(group.runs)}' if group else '0/0'
     for run in (group.runs if group else []):
       config = common.read_config(run.logdir(flags.FLAGS.runs_dir))
       if config and common.read_metrics(run.logdir(flags.FLAGS.runs_dir)):
         episodes.append(int(config['total_episodes']))
-  return finals, episodes
+  return finals, episodes, finished
 
 
 def main(argv) -> int:
@@ -202,10 +213,11 @@ def main(argv) -> int:
     sweep.fail(common.find_metrics_hint(planet_runs, FLAGS.runs_dir,
                                         'reproduce/table1.py'))
   print('Runs:\n' + sweep.describe_groups(groups), flush=True)
-  planet, planet_episodes = measure(groups, PLANET, tasks)
-  true_sim, sim_episodes = measure(groups, TRUE_SIMULATOR, tasks)
+  planet, planet_episodes, planet_done = measure(groups, PLANET, tasks)
+  true_sim, sim_episodes, sim_done = measure(groups, TRUE_SIMULATOR, tasks)
   table = build_table(planet, true_sim, FLAGS.budget, tasks, planet_episodes,
-                      sim_episodes)
+                      sim_episodes, {'PlaNet': planet_done,
+                                     'CEM + true simulator': sim_done})
   table['generated'] = time.strftime('%Y-%m-%d %H:%M:%S')
   paths = write_table(table, FLAGS.results_dir)
   print('Wrote ' + ', '.join(paths), flush=True)
@@ -215,6 +227,7 @@ def main(argv) -> int:
 
 if __name__ == '__main__':
   sweep.define_flags()
+  flags.adopt_module_key_flags(sweep)
   flags.DEFINE_bool('true_simulator', False,
                     'Also run CEM with the true simulator (preset '
                     'true_simulator) for its row of the table.')
