@@ -43,6 +43,8 @@ def child_env() -> Dict[str, str]:
   env = dict(os.environ)
   env.setdefault('MUJOCO_GL', 'egl')
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  # Parallel runs may share a GPU: each takes memory as it needs it.
+  env.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
   paths = [common.REPO_ROOT] + [p for p in env.get('PYTHONPATH', '').split(
       os.pathsep) if p]
   env['PYTHONPATH'] = os.pathsep.join(dict.fromkeys(paths))
@@ -60,6 +62,13 @@ def execute(command: Sequence[str], log_path: str,
     log.flush()
     return subprocess.call(list(command), stdout=log, stderr=subprocess.STDOUT,
                            cwd=common.REPO_ROOT, env=env or child_env())
+
+
+def unknown_presets(runs: Sequence[Run]) -> List[str]:
+  """Presets the runs name that planet_tf/config.py does not define."""
+  from planet_tf.config import PRESETS  # No TensorFlow behind this import.
+  names = dict.fromkeys(p for run in runs for p in run.all_presets())
+  return [name for name in names if name not in PRESETS]
 
 
 def pending(runs: Sequence[Run], runs_dir: str) -> List[Run]:
@@ -116,6 +125,7 @@ def _ray_task(command: List[str], log_path: str, repo_root: str) -> tuple:
   env = dict(os_.environ)
   env.setdefault('MUJOCO_GL', 'egl')
   env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  env.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
   env['PYTHONPATH'] = repo_root + os_.pathsep + env.get('PYTHONPATH', '')
   os_.makedirs(os_.path.dirname(log_path), exist_ok=True)
   start = time_.time()
@@ -200,6 +210,12 @@ def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
            parallel: int = 1, ray_address: Optional[str] = None,
            log: Callable[[str], None] = _print) -> List[Outcome]:
   """Runs the sweep with the chosen launcher; see launch_local, launch_ray."""
+  missing = unknown_presets(pending(runs, runs_dir))
+  if missing:
+    raise ValueError(
+        f"Preset(s) {', '.join(missing)} are not defined in "
+        'planet_tf/config.py PRESETS, so these runs cannot start. Use a '
+        'checkout that has them, or --aggregate_only to plot existing runs.')
   if launcher == 'local':
     return launch_local(runs, runs_dir, parallel, log)
   if launcher == 'ray':

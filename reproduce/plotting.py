@@ -7,7 +7,6 @@ Files are written atomically (temporary file, then rename), as PNG and PDF.
 from __future__ import annotations
 
 import io
-import os
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np

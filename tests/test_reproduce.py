@@ -94,6 +94,16 @@ def test_is_finished_compares_metrics_with_total_episodes(tmp_path):
   assert common.is_finished(logdir)
 
 
+def test_launcher_refuses_unknown_presets_before_starting(tmp_path):
+  runs = [Run('cheetah_run', 1, ('no_such_preset',), 'debug')]
+  with pytest.raises(ValueError, match='no_such_preset are not defined'):
+    launcher.launch(runs, str(tmp_path), 'local')
+  assert not os.listdir(tmp_path)
+  # A finished run needs no preset: it is skipped.
+  _write_run(runs[0].logdir(str(tmp_path)), _rows({}, 1), total_episodes=1)
+  assert launcher.launch(runs, str(tmp_path), 'local', log=print)[0].skipped
+
+
 def _script(name, *args):
   command = [sys.executable, os.path.join(ROOT, 'reproduce', name), *args]
   return subprocess.run(command, capture_output=True, text=True, timeout=120,
