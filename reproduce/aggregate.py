@@ -1,0 +1,134 @@
+"""From metrics.jsonl files to the paper's statistics.
+
+The paper's curves (Figures 4, 5, 7) show, per collected-episode count, the
+median and the 5th to 95th percentiles of the test returns pooled over seeds
+and test trajectories (5 seeds x 10 trajectories). Its Table 1 shows the mean
+final test return over the same pool. Everything here is a pure function of
+metrics rows (lists of dicts as `planet_tf.training.MetricsLog` writes them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from reproduce import common
+from reproduce.common import Run
+
+Rows = List[dict]
+
+LOW_PERCENTILE, HIGH_PERCENTILE = 5.0, 95.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+  """Per test point: episode, median, percentiles, pooled counts."""
+  episodes: List[int]
+  median: List[float]
+  low: List[float]  # 5th percentile.
+  high: List[float]  # 95th percentile.
+  trajectories: List[int]  # Returns pooled at each point.
+  runs: List[int]  # Runs (seeds) contributing at each point.
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Final:
+  """Mean final test return over seeds x trajectories."""
+  mean: float
+  std: float
+  trajectories: int
+  runs: int
+  episodes: List[int]  # The distinct episodes of the runs' last test points.
+
+  def to_dict(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def returns_by_episode(rows: Rows, key: str = 'test_returns') -> Dict[int, List[float]]:
+  """episode -> the test returns of one run at that episode."""
+  return {int(row['episode']): [float(x) for x in row[key]]
+          for row in rows if row.get(key)}
+
+
+def pool(runs_rows: Sequence[Rows],
+         key: str = 'test_returns') -> Dict[int, List[List[float]]]:
+  """episode -> one list of test returns per run that tested there."""
+  pooled: Dict[int, List[List[float]]] = {}
+  for rows in runs_rows:
+    for episode, returns in returns_by_episode(rows, key).items():
+      pooled.setdefault(episode, []).append(returns)
+  return dict(sorted(pooled.items()))
+
+
+def curve(runs_rows: Sequence[Rows], key: str = 'test_returns',
+          low: float = LOW_PERCENTILE,
+          high: float = HIGH_PERCENTILE) -> Optional[Curve]:
+  """Median and percentiles (numpy, linear) of the pooled returns per test
+  point; None when no run has a test point."""
+  pooled = pool(runs_rows, key)
+  if not pooled:
+    return None
+  values = {e: np.concatenate([np.asarray(r, float) for r in per_run])
+            for e, per_run in pooled.items()}
+  return Curve(
+      episodes=list(values),
+      median=[float(np.median(v)) for v in values.values()],
+      low=[float(np.percentile(v, low)) for v in values.values()],
+      high=[float(np.percentile(v, high)) for v in values.values()],
+      trajectories=[len(v) for v in values.values()],
+      runs=[len(per_run) for per_run in pooled.values()])
+
+
+def final(runs_rows: Sequence[Rows], key: str = 'test_returns') -> Optional[Final]:
+  """Mean over all runs' test returns at each run's last test point."""
+  returns, episodes = [], []
+  for rows in runs_rows:
+    points = returns_by_episode(rows, key)
+    if points:
+      last = max(points)
+      episodes.append(last)
+      returns.extend(points[last])
+  if not returns:
+    return None
+  values = np.asarray(returns, float)
+  return Final(mean=float(values.mean()), std=float(values.std()),
+               trajectories=len(values), runs=len(episodes),
+               episodes=sorted(set(episodes)))
+
+
+@dataclasses.dataclass
+class Group:
+  """The runs of one (variant, task) and the metrics they hold so far."""
+  variant: str
+  task: Optional[str]
+  runs: List[Run]
+  rows: List[Rows]  # One list per run with metrics.
+  finished: int
+
+  @property
+  def total_episodes(self) -> List[int]:
+    return sorted({rows[-1]['episode'] for rows in self.rows if rows})
+
+
+def load_groups(runs: Sequence[Run], runs_dir: str) -> Dict[tuple, Group]:
+  """Reads every run's metrics, grouped by (variant, task)."""
+  groups: Dict[tuple, Group] = {}
+  for run in runs:
+    key = (run.variant, run.task)
+    group = groups.setdefault(key, Group(run.variant, run.task, [], [], 0))
+    group.runs.append(run)
+    logdir = run.logdir(runs_dir)
+    rows = common.read_metrics(logdir)
+    if rows:
+      group.rows.append(rows)
+    group.finished += common.is_finished(logdir)
+  return groups
+
+
+def has_metrics(groups: Dict[tuple, Group]) -> bool:
+  return any(group.rows for group in groups.values())

@@ -1,0 +1,237 @@
+"""Run specs, budgets, run directories and the paper's reference numbers.
+
+A sweep is a list of `Run`s. Each names a task, a seed, the presets of its
+variant (e.g. `('rnn',)`), a budget and optional config overrides; from
+these follow its run directory `<runs_dir>/<budget>/<variant>/<task>/seed<k>`
+and the `planet_tf.train` command that creates or resumes it. Nothing here
+imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The paper's six tasks, in the column order of its Table 1.
+TASKS: Tuple[str, ...] = (
+    'cartpole_swingup', 'reacher_easy', 'cheetah_run', 'finger_spin',
+    'cup_catch', 'walker_walk')
+
+TASK_TITLES: Dict[str, str] = {
+    'cartpole_swingup': 'Cartpole Swing Up', 'reacher_easy': 'Reacher Easy',
+    'cheetah_run': 'Cheetah Run', 'finger_spin': 'Finger Spin',
+    'cup_catch': 'Cup Catch', 'walker_walk': 'Walker Walk'}
+
+# Budgets: presets appended after the variant's presets, so that the
+# budget's sizes win (e.g. random_shooting at budget cpu evaluates as many
+# candidates as CEM does at budget cpu).
+BUDGETS: Dict[str, Tuple[str, ...]] = {
+    'paper': (),
+    'cpu': ('cpu',),
+    'debug': ('debug',),
+}
+
+
+def _quoted(values: Sequence[float]) -> Dict[str, float]:
+  return dict(zip(TASKS, values))
+
+
+# Table 1 of the paper (Hafner et al. 2019), quoted verbatim. A3C and D4PG
+# are Tassa et al. (2018)'s numbers as the paper reports them.
+PAPER_TABLE1: Dict[str, Dict[str, object]] = {
+    'A3C': dict(modality='proprioceptive', episodes='100,000',
+                values=_quoted([558, 285, 214, 129, 105, 311])),
+    'D4PG': dict(modality='pixels', episodes='100,000',
+                 values=_quoted([862, 967, 524, 985, 980, 968])),
+    'PlaNet': dict(modality='pixels', episodes='1,000',
+                   values=_quoted([821, 832, 662, 700, 930, 951])),
+    'CEM + true simulator': dict(
+        modality='simulator state', episodes='0',
+        values=_quoted([850, 964, 656, 825, 993, 994])),
+}
+# "Data efficiency gain PlaNet over D4PG (factor)", quoted; cheetah is "500+".
+PAPER_DATA_EFFICIENCY: Dict[str, str] = dict(
+    zip(TASKS, ['250', '40', '500+', '300', '100', '90']))
+
+# Config keys a sweep sets itself; they cannot be overridden per sweep.
+RESERVED_KEYS = ('task', 'seed', 'logdir', 'preset')
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One training run of a sweep.
+
+  task: a task name, or None for a run whose presets choose the tasks (the
+    multitask agent); its directory is then named `all_tasks`.
+  presets: the variant's presets, e.g. ('rssm',); the budget's come after.
+  overrides: (key, value) config overrides as strings, passed as flags.
+  """
+  task: Optional[str]
+  seed: int
+  presets: Tuple[str, ...] = ('rssm',)
+  budget: str = 'paper'
+  overrides: Tuple[Tuple[str, str], ...] = ()
+
+  @property
+  def variant(self) -> str:
+    """The directory name of the variant: presets, then overrides if any."""
+    name = '+'.join(self.presets)
+    if not self.overrides:
+      return name
+    text = ','.join(f'{k}={v}' for k, v in self.overrides)
+    if len(text) <= 60 and all(c.isalnum() or c in '_=.,-' for c in text):
+      return f'{name}@{text}'
+    return f'{name}@cfg-{hashlib.sha1(text.encode()).hexdigest()[:10]}'
+
+  def logdir(self, runs_dir: str) -> str:
+    task = self.task or 'all_tasks'
+    return os.path.join(runs_dir, self.budget, self.variant, task,
+                        f'seed{self.seed}')
+
+  def all_presets(self) -> Tuple[str, ...]:
+    return tuple(self.presets) + BUDGETS[self.budget]
+
+  def command(self, runs_dir: str, python: str = sys.executable) -> List[str]:
+    """The `planet_tf.train` command that creates or resumes this run."""
+    args = [python, '-m', 'planet_tf.train',
+            f'--logdir={os.path.abspath(self.logdir(runs_dir))}',
+            f"--preset={','.join(self.all_presets())}", f'--seed={self.seed}']
+    if self.task:
+      args.append(f'--task={self.task}')
+    args.extend(f'--{key}={value}' for key, value in self.overrides)
+    return args
+
+  def to_dict(self) -> dict:
+    return dict(task=self.task, seed=self.seed, presets=list(self.presets),
+                budget=self.budget, overrides=dict(self.overrides))
+
+
+def check_budget(budget: str) -> None:
+  if budget not in BUDGETS:
+    raise ValueError(f"Unknown --budget '{budget}'. Choose one of: "
+                     f"{', '.join(BUDGETS)}.")
+
+
+def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+  """Parses `key=value` strings (or `--key=value`) into sorted pairs.
+
+  Keys must be fields of planet_tf.config.Config and not set by the sweep.
+  """
+  from planet_tf.config import Config  # No TensorFlow behind this import.
+  fields = {field.name for field in dataclasses.fields(Config)}
+  pairs = {}
+  for item in items:
+    text = item[2:] if item.startswith('--') else item
+    key, sep, value = text.partition('=')
+    if not sep or not key:
+      raise ValueError(f"Override '{item}' is not of the form key=value.")
+    if key in RESERVED_KEYS:
+      raise ValueError(f"Override '{key}' is set by the sweep itself; use "
+                       '--tasks, --seeds or --runs_dir instead.')
+    if key not in fields:
+      raise ValueError(f"Override '{key}' is not a config field. Valid keys: "
+                       f"{', '.join(sorted(fields))}.")
+    pairs[key] = value
+  return tuple(sorted(pairs.items()))
+
+
+def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]],
+              seeds: int, budget: str,
+              overrides: Tuple[Tuple[str, str], ...] = ()) -> List[Run]:
+  """The cross product variants x tasks x seeds 1..N, one Run each."""
+  check_budget(budget)
+  return [Run(task, seed, tuple(presets), budget, overrides)
+          for presets in variants for task in tasks
+          for seed in range(1, seeds + 1)]
+
+
+def read_metrics(logdir: str) -> List[dict]:
+  """The rows of `logdir/metrics.jsonl`; a row cut off by a crash ends it."""
+  path = os.path.join(logdir, 'metrics.jsonl')
+  rows = []
+  if not os.path.exists(path):
+    return rows
+  with open(path) as file:
+    for line in file:
+      if not line.strip():
+        continue
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError:
+        break
+  return rows
+
+
+def read_config(logdir: str) -> Optional[dict]:
+  path = os.path.join(logdir, 'config.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as file:
+    return json.load(file)
+
+
+def is_finished(logdir: str) -> bool:
+  """True when metrics.jsonl reaches config.json's total_episodes."""
+  config = read_config(logdir)
+  rows = read_metrics(logdir)
+  if config is None or not rows:
+    return False
+  return max(row['episode'] for row in rows) >= config['total_episodes']
+
+
+def output_name(base: str, budget: str) -> str:
+  """`table1` at the paper budget, `table1_cpu` at budget cpu, and so on."""
+  return base if budget == 'paper' else f'{base}_{budget}'
+
+
+def budget_label(budget: str) -> str:
+  """How a budget is named in every results file and figure title."""
+  if budget == 'paper':
+    return "budget 'paper' (the paper's configuration)"
+  if budget not in BUDGETS:
+    return (f"budget '{budget}' (not a named budget of reproduce/: see the "
+            "run's config.json; NOT presented as the paper's)")
+  presets = ','.join(BUDGETS[budget])
+  return (f"budget '{budget}' (preset {presets}; NOT the paper's budget, "
+          'not comparable with its numbers)')
+
+
+def write_atomic(path: str, data: bytes) -> None:
+  """Writes `path` through a temporary file and a rename."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  temporary = f'{path}.tmp{os.getpid()}'
+  with open(temporary, 'wb') as file:
+    file.write(data)
+  os.replace(temporary, path)
+
+
+def write_run_spec(run: Run, runs_dir: str) -> None:
+  """Stores the spec beside the run (`run.json`): budget, presets, command."""
+  logdir = run.logdir(runs_dir)
+  spec = dict(run.to_dict(), command=run.command(runs_dir, 'python'))
+  write_atomic(os.path.join(logdir, 'run.json'),
+               json.dumps(spec, indent=2).encode())
+
+
+def read_run_spec(logdir: str) -> Optional[dict]:
+  path = os.path.join(logdir, 'run.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as file:
+    return json.load(file)
+
+
+def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str) -> str:
+  """The error text for a sweep without metrics: where, and how to make them."""
+  example = runs[0].logdir(runs_dir) if runs else runs_dir
+  return (f'No metrics found for these runs under {runs_dir} (e.g. '
+          f'{example}/metrics.jsonl). Create them by running '
+          f'`python {script}` with the same --budget, --seeds and --tasks but '
+          'without --aggregate_only.')

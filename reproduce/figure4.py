@@ -1,0 +1,32 @@
+"""Figure 4: RSSM vs deterministic GRU (rnn) vs stochastic SSM, per task.
+
+  python reproduce/figure4.py --seeds=5                 # run or resume, plot
+  python reproduce/figure4.py --aggregate_only          # plot what exists
+  python reproduce/figure4.py --budget=cpu --parallel=2 # the CPU budget
+
+Writes results/figure4[_<budget>].{png,pdf,json}.
+"""
+
+import os
+import sys
+
+if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # pylint: disable=wrong-import-position
+
+from reproduce import sweep  # pylint: disable=wrong-import-position
+
+VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
+            'stochastic (SSM)': ('ssm',)}
+
+
+def main(argv) -> int:
+  return sweep.curve_figure_main(
+      argv, 'figure4', 'Figure 4: model designs', VARIANTS)
+
+
+if __name__ == '__main__':
+  sweep.define_flags()
+  flags.adopt_module_key_flags(sweep)
+  app.run(main)

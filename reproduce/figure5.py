@@ -1,0 +1,32 @@
+"""Figure 5: PlaNet vs random data collection vs random shooting, per task.
+
+  python reproduce/figure5.py --seeds=5                 # run or resume, plot
+  python reproduce/figure5.py --aggregate_only          # plot what exists
+  python reproduce/figure5.py --budget=cpu --parallel=2 # the CPU budget
+
+Writes results/figure5[_<budget>].{png,pdf,json}.
+"""
+
+import os
+import sys
+
+if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # pylint: disable=wrong-import-position
+
+from reproduce import sweep  # pylint: disable=wrong-import-position
+
+VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
+            'random shooting': ('random_shooting',)}
+
+
+def main(argv) -> int:
+  return sweep.curve_figure_main(
+      argv, 'figure5', 'Figure 5: agent designs', VARIANTS)
+
+
+if __name__ == '__main__':
+  sweep.define_flags()
+  flags.adopt_module_key_flags(sweep)
+  app.run(main)
