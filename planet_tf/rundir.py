@@ -159,10 +159,15 @@ class Checkpoints:
       os.remove(path)
     try:
       self.checkpoint.write(prefix)
-    except BaseException:  # E.g. a full disk: leave no partial checkpoint.
+    except BaseException as error:  # A full disk: leave no partial checkpoint.
       for path in self._files(number):
         os.remove(path)
       remove_partial_files(self.directory)
+      if isinstance(error, Exception):  # TensorFlow raises its own errors.
+        raise RunDirError(
+            f'Could not write checkpoint {prefix}: {error}. Nothing partial '
+            'was left: fix the cause and rerun the same command to resume '
+            'from the last checkpoint.') from error
       raise
     for old in self.numbers()[:-self.keep]:
       for path in self._files(old):
