@@ -26,6 +26,7 @@ from absl import logging
 LOCK_NAME = '.lock'
 DISCARDED = 'discarded'
 _CHECKPOINT = re.compile(r'^ckpt-(\d+)\.index$')
+_CHECKPOINT_FILE = re.compile(r'^ckpt-(\d+)\.')
 
 
 class RunDirError(RuntimeError):
@@ -34,7 +35,7 @@ class RunDirError(RuntimeError):
 
 def check_writable(logdir: str) -> None:
   """Creates `logdir` and a probe file in it; raises RunDirError if it can't."""
-  probe = os.path.join(logdir, '.write_probe')
+  probe = os.path.join(logdir, f'.write_probe.{os.getpid()}')
   try:
     os.makedirs(logdir, exist_ok=True)
     write_atomic(probe, b'probe')
@@ -169,9 +170,11 @@ class Checkpoints:
             'was left: fix the cause and rerun the same command to resume '
             'from the last checkpoint.') from error
       raise
-    for old in self.numbers()[:-self.keep]:
-      for path in self._files(old):
-        os.remove(path)
+    kept = set(self.numbers()[-self.keep:])
+    for name in os.listdir(self.directory):  # Also orphans of a kill.
+      match = _CHECKPOINT_FILE.match(name)
+      if match and int(match.group(1)) not in kept:
+        os.remove(os.path.join(self.directory, name))
     return prefix
 
   def restore_latest(self) -> Optional[int]:

@@ -312,3 +312,17 @@ def test_same_seed_gives_same_first_losses_and_episode(tmp_path, tiny_config):
     assert row_a[key] == row_b[key], key
   for key in replay.KEYS:
     np.testing.assert_array_equal(episode_a[key], episode_b[key])
+
+
+def test_checkpoints_keep_three_and_remove_orphans_of_a_kill(tmp_path):
+  variable = tf.Variable(0)
+  store = rundir.Checkpoints(tf.train.Checkpoint(v=variable),
+                             str(tmp_path / 'checkpoints'), str(tmp_path))
+  (tmp_path / 'checkpoints' / 'ckpt-1.data-00000-of-00001').write_bytes(b'x')
+  for number in range(2, 6):
+    variable.assign(number)
+    store.save(number)
+  assert store.numbers() == [3, 4, 5]
+  assert len(os.listdir(tmp_path / 'checkpoints')) == 6  # Index + data each.
+  variable.assign(0)
+  assert store.restore_latest() == 5 and int(variable) == 5
