@@ -144,8 +144,9 @@ class MetricsLog:
     """Keeps the rows of the first `episodes` episodes only."""
     kept = {}
     for row in self.rows:
-      if row.get('episode', 0) <= episodes:
-        kept.setdefault(row['episode'], row)  # The first of any duplicates.
+      episode = row.get('episode') if isinstance(row, dict) else None
+      if isinstance(episode, int) and 1 <= episode <= episodes:
+        kept.setdefault(episode, row)  # The first of any duplicates.
     self.rows = [kept[episode] for episode in sorted(kept)]
     if sorted(kept) != list(range(1, episodes + 1)):
       missing = sorted(set(range(1, episodes + 1)) - set(kept))
