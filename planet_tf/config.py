@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any, Mapping, Sequence
 
 
@@ -77,6 +78,10 @@ class Config:
   test_every: int = 10  # Test after every N collected episodes.
   test_episodes: int = 10
   openloop_context: int = 5  # Official code.
+
+  # Robustness (ours): an update whose loss or gradient norm is not finite is
+  # skipped; the run stops once more than this many were skipped in all.
+  max_nonfinite_updates: int = 100
 
   def replace(self, **overrides: Any) -> 'Config':
     """Returns a copy with `overrides`; unknown keys and wrong types raise."""
@@ -163,6 +168,10 @@ def validate(config: Config) -> None:
   """Raises ValueError naming the problem and the fix for an invalid config."""
   from planet_tf import envs  # Local: the task registry needs dm_control.
   errors = []
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if isinstance(value, float) and not math.isfinite(value):
+      errors.append(f'--{field.name} must be a finite number, got {value}.')
   positive = (
       'episode_length', 'image_size', 'deter_size', 'stoch_size',
       'hidden_size', 'cnn_depth', 'embed_size', 'reward_layers',
@@ -175,9 +184,14 @@ def validate(config: Config) -> None:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
   for key in ('action_repeat', 'warmup_steps', 'test_episodes', 'free_nats',
               'kl_scale', 'reward_scale', 'exploration_noise', 'min_std',
-              'openloop_context'):
+              'openloop_context', 'seed', 'max_nonfinite_updates'):
     if getattr(config, key) < 0:
       errors.append(f'--{key} must not be negative, got {getattr(config, key)}.')
+  if config.camera_id < -1:
+    errors.append(f'--camera_id must be -1 (free camera) or a camera index, '
+                  f'got {config.camera_id}.')
+  if config.seed >= 2**32:
+    errors.append(f'--seed must be below 2**32, got {config.seed}.')
   if config.bit_depth > 8:
     errors.append(f'--bit_depth must be in 1..8, got {config.bit_depth}.')
   if config.image_size != 64:

@@ -11,7 +11,8 @@ h_t = f(h_{t-1}, s_{t-1}, action[t]) and its reward head predicts reward[t]
 from (h_t, s_t); the planner sums the predicted rewards of s_{t+1..t+H}.
 
 Each episode is written to a temporary file, flushed to disk and renamed, so
-a crash never leaves a truncated episode under its final name. Frames stay
+a crash never leaves a truncated episode under its final name, and a failed
+write (a full disk) leaves no temporary file behind. Frames stay
 uint8 in memory as on disk (float32 would be 4x larger).
 """
 
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
+from absl import logging
+
+from planet_tf import rundir
 
 Episode = Dict[str, np.ndarray]
 _NAME = re.compile(r'^(\d{6})-(\d+)\.npz$')
@@ -57,12 +61,9 @@ def save_episode(directory: str, index: int, episode: Episode) -> str:
   os.makedirs(directory, exist_ok=True)
   length = len(episode['image']) - 1
   path = os.path.join(directory, episode_filename(index, length))
-  temporary = path + '.tmp'
-  with open(temporary, 'wb') as file:
-    np.savez_compressed(file, **{key: episode[key] for key in KEYS})
-    file.flush()
-    os.fsync(file.fileno())
-  os.replace(temporary, path)
+  rundir.write_file_atomic(
+      path, lambda file: np.savez_compressed(
+          file, **{key: episode[key] for key in KEYS}))
   return path
 
 
@@ -80,21 +81,48 @@ def load_episode(path: str) -> Episode:
 class Replay:
   """All episodes of one run directory, in memory, with chunk sampling."""
 
-  def __init__(self, directory: str):
+  def __init__(self, directory: str, limit: Optional[int] = None,
+               logdir: Optional[str] = None):
+    """Loads the episodes of `directory`.
+
+    Without `logdir`, a corrupt or out-of-sequence file raises ValueError.
+    With `logdir` (the run directory), corrupt files and files with an index
+    of `limit` or more are moved to `logdir/discarded/episodes/` with a
+    warning naming each, and the remaining episodes are loaded, gaps allowed.
+    """
     self.directory = directory
     self.episodes: List[Episode] = []
+    self.next_index = 0
     os.makedirs(directory, exist_ok=True)
     for name in sorted(os.listdir(directory)):
+      path = os.path.join(directory, name)
       if name.endswith('.tmp'):
-        os.remove(os.path.join(directory, name))  # An interrupted write.
+        os.remove(path)  # An interrupted write.
         continue
       match = _NAME.match(name)
       if not match:
         continue
-      if int(match.group(1)) != len(self.episodes):
+      index = int(match.group(1))
+      if logdir is None and index != len(self.episodes):
         raise ValueError(f'Episode file {name} in {directory} is out of '
                          f'sequence: expected index {len(self.episodes)}.')
-      self.episodes.append(load_episode(os.path.join(directory, name)))
+      if logdir is not None and (index < self.next_index or (
+          limit is not None and index >= limit)):
+        moved = rundir.move_aside(path, logdir, 'episodes')
+        logging.warning('Episode file %s is not counted by the checkpoint '
+                        '(or repeats an index); moved it to %s.', path, moved)
+        continue
+      try:
+        episode = load_episode(path)
+      except ValueError as error:
+        if logdir is None:
+          raise
+        moved = rundir.move_aside(path, logdir, 'episodes')
+        logging.warning('%s; moved it to %s and continuing without it.',
+                        error, moved)
+        continue
+      self.episodes.append(episode)
+      self.next_index = index + 1
 
   def __len__(self) -> int:
     return len(self.episodes)
@@ -104,9 +132,12 @@ class Replay:
     """Agent steps stored (frames minus the first of each episode)."""
     return sum(len(episode['image']) - 1 for episode in self.episodes)
 
-  def add(self, episode: Episode) -> str:
-    path = save_episode(self.directory, len(self.episodes), episode)
+  def add(self, episode: Episode, index: Optional[int] = None) -> str:
+    """Saves `episode` as number `index` (default: after the last one)."""
+    index = self.next_index if index is None else index
+    path = save_episode(self.directory, index, episode)
     self.episodes.append(episode)
+    self.next_index = index + 1
     return path
 
   def sample(self, batch_size: int, length: int,

@@ -18,23 +18,28 @@ _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
 
 
-def define_flags() -> None:
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """One absl flag per config field (default None: the preset decides)."""
   for field in dataclasses.fields(config_lib.Config):
     _DEFINE[type(field.default)](
-        field.name, None, f'Config value (default {field.default!r}).')
+        field.name, None, f'Config value (default {field.default!r}).',
+        flag_values=flag_values)
   flags.DEFINE_list('preset', ['paper'],
-                    f"Presets applied in order: {', '.join(config_lib.PRESETS)}.")
-  flags.DEFINE_string('logdir', None, 'Run directory; rerun to resume.')
-  flags.DEFINE_bool('print_config', False, 'Print the resolved config and exit.')
+                    f"Presets applied in order: {', '.join(config_lib.PRESETS)}.",
+                    flag_values=flag_values)
+  flags.DEFINE_string('logdir', None, 'Run directory; rerun to resume.',
+                      flag_values=flag_values)
+  flags.DEFINE_bool('print_config', False, 'Print the resolved config and exit.',
+                    flag_values=flag_values)
 
 
-def config_from_flags() -> config_lib.Config:
-  values = flags.FLAGS
-  overrides = {field.name: values[field.name].value
+def config_from_flags(
+    flag_values: flags.FlagValues = flags.FLAGS) -> config_lib.Config:
+  """The validated config of parsed flags; raises ValueError naming problems."""
+  overrides = {field.name: flag_values[field.name].value
                for field in dataclasses.fields(config_lib.Config)
-               if values[field.name].value is not None}
-  return config_lib.resolve(values.preset, overrides)
+               if flag_values[field.name].value is not None}
+  return config_lib.resolve(flag_values.preset, overrides)
 
 
 def main(argv) -> None:
@@ -53,8 +58,11 @@ def main(argv) -> None:
   logging.info('Config:\n%s', config.to_json())
   try:
     training.train(config, flags.FLAGS.logdir)
-  except ValueError as error:
+  except (ValueError, RuntimeError) as error:  # Bad input, lock, NaN limit.
     sys.exit(f'Error: {error}')
+  except OSError as error:  # A full disk, a directory made read-only.
+    sys.exit(f'Error: {error}. Nothing partial was left: fix the cause and '
+             'rerun the same command to resume from the last checkpoint.')
 
 
 if __name__ == '__main__':

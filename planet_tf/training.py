@@ -2,15 +2,21 @@
 
 Run directory layout (all writes are atomic: temporary file, then rename):
 
+  .lock              held (flock) by the process training in the directory
   config.json        the resolved config; a rerun must resolve to the same one
   episodes/          training episodes, one .npz each (see `replay`)
-  checkpoints/       model + optimiser after every episode (last two kept)
+  checkpoints/       model, optimiser and counters after every episode (3 kept)
   metrics.jsonl      one row per collected episode; plotting reads it
   openloop/          open-loop prediction PNGs on the test schedule
   tb/                TensorBoard scalars and images
+  discarded/         files moved aside on resume: corrupt ones, and episodes
+                     collected after the last checkpoint
 
-Running the same command again resumes: episodes are reloaded, the latest
-checkpoint is restored and metrics rows past it are dropped.
+One episode is one unit: its file, then its metrics row, then checkpoint N
+(N = episodes collected) are written in that order, and the checkpoint is the
+commit point. Running the same command again resumes from the newest
+checkpoint that reads back: episode files it does not count are moved aside,
+metrics rows past it are dropped, so files, rows and counters always agree.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import itertools
 import json
 import os
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -28,12 +34,17 @@ from absl import logging
 
 from planet_tf import config as config_lib
 from planet_tf import envs
+from planet_tf import rundir
 from planet_tf.agent import Agent
 from planet_tf.config import Config
-from planet_tf.replay import Episode, Replay
+from planet_tf.replay import Episode, Replay, load_episode
 from planet_tf.world_model import WorldModel, openloop_grid
 
 TRAIN_SEED, TEST_SEED = 0, 1
+
+
+class NonFiniteError(RuntimeError):
+  """Too many updates had a non-finite loss or gradient norm."""
 
 
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
@@ -62,7 +73,12 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
 
 def make_train_step(world_model: WorldModel, optimizer, config: Config,
                     jit_compile: bool = False):
-  """A compiled update: loss of Eq. 3, clipped gradients, one Adam step."""
+  """A compiled update: loss of Eq. 3, clipped gradients, one Adam step.
+
+  If the loss or the gradients' global norm is not finite, the Adam step is
+  skipped (variables, moments and `optimizer.iterations` stay unchanged) and
+  the returned `metrics['finite']` is False.
+  """
   variables = world_model.trainable_variables
   optimizer.build(variables)
 
@@ -73,7 +89,13 @@ def make_train_step(world_model: WorldModel, optimizer, config: Config,
     grads = tape.gradient(loss, variables)
     grads, norm = tf.clip_by_global_norm(grads, config.grad_clip_norm)
     metrics['learning_rate'] = optimizer.learning_rate
-    optimizer.apply_gradients(zip(grads, variables))
+    finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+
+    def apply():
+      optimizer.apply_gradients(zip(grads, variables))
+      return tf.constant(True)
+
+    metrics['finite'] = tf.cond(finite, apply, lambda: tf.constant(False))
     metrics['grad_norm'] = norm
     return metrics
 
@@ -102,13 +124,7 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray],
           'reward': np.asarray(rewards, np.float32)}
 
 
-def write_atomic(path: str, data: bytes) -> None:
-  temporary = path + '.tmp'
-  with open(temporary, 'wb') as file:
-    file.write(data)
-    file.flush()
-    os.fsync(file.fileno())
-  os.replace(temporary, path)
+write_atomic = rundir.write_atomic
 
 
 class MetricsLog:
@@ -128,20 +144,35 @@ class MetricsLog:
 
   def truncate(self, episodes: int) -> None:
     """Keeps the rows of the first `episodes` episodes only."""
-    self.rows = [row for row in self.rows if row['episode'] <= episodes]
+    kept = {}
+    for row in self.rows:
+      episode = row.get('episode') if isinstance(row, dict) else None
+      if isinstance(episode, int) and 1 <= episode <= episodes:
+        kept.setdefault(episode, row)  # The first of any duplicates.
+    self.rows = [kept[episode] for episode in sorted(kept)]
+    if sorted(kept) != list(range(1, episodes + 1)):
+      missing = sorted(set(range(1, episodes + 1)) - set(kept))
+      logging.warning('%s lacks the rows of episodes %s.', self.path, missing)
     text = ''.join(json.dumps(row) + '\n' for row in self.rows)
     write_atomic(self.path, text.encode())
 
   def append(self, row: dict) -> None:
+    """Appends one row; on failure (a full disk) cuts the file back."""
+    size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+    try:
+      with open(self.path, 'a') as file:
+        file.write(json.dumps(row) + '\n')
+        file.flush()
+        os.fsync(file.fileno())
+    except BaseException:
+      with open(self.path, 'a') as file:
+        file.truncate(size)
+      raise
     self.rows.append(row)
-    with open(self.path, 'a') as file:
-      file.write(json.dumps(row) + '\n')
-      file.flush()
-      os.fsync(file.fileno())
 
 
 # Values a rerun may change: extending a run is resuming it with more episodes.
-RESUMABLE_CHANGES = ('total_episodes',)
+RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates')
 
 
 def _check_config(logdir: str, config: Config) -> None:
@@ -182,46 +213,95 @@ class Trainer:
   """
 
   def __init__(self, config: Config, logdir: str):
+    """Validates, locks `logdir` and restores its latest good checkpoint.
+
+    Raises ValueError for a bad config, rundir.RunDirError if `logdir` is
+    unwritable, locked by another process or holds unreadable checkpoints.
+    """
     config_lib.validate(config)
-    _check_config(logdir, config)
+    rundir.check_writable(logdir)
     self.config = config
     self.logdir = logdir
-    tf.random.set_seed(config.seed)
+    self.envs = None
+    self._lock = rundir.lock(logdir)
+    try:
+      self._setup()
+    except BaseException:
+      self.close()
+      raise
+
+  def _setup(self) -> None:
+    config, logdir = self.config, self.logdir
+    _check_config(logdir, config)
+    for path in rundir.remove_partial_files(logdir):
+      logging.info('Removed %s, left by an interrupted write.', path)
+    # Seeds TensorFlow, NumPy and Python's `random`, which Keras 3 draws
+    # unseeded initialisers from: with `tf.random.set_seed` alone, two runs
+    # of one seed gave different first losses (measured). On CPU no op
+    # determinism flag is needed (measured: tests/test_robustness.py).
+    keras.utils.set_random_seed(config.seed)
     self.tasks = config_lib.tasks(config)
     self.envs = make_envs(config)
     self.action_size = next(iter(self.envs.values())).action_size
-    self.replay = Replay(os.path.join(logdir, 'episodes'))
     self.world_model = WorldModel(config, self.action_size)
     self.optimizer = make_optimizer(config)
     self.train_step = make_train_step(self.world_model, self.optimizer, config)
     self.openloop = tf.function(self.world_model.openloop)
     self.agent = Agent(self.world_model, config)
-    self.episodes_done = tf.Variable(0, dtype=tf.int64, trainable=False)
-    self.checkpoint = tf.train.Checkpoint(
+    counter = lambda: tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.episodes_done, self.env_steps = counter(), counter()
+    self.skipped_updates = counter()
+    checkpoint = tf.train.Checkpoint(
+        weights=self.world_model.named_weights(), optimizer=self.optimizer,
+        episodes=self.episodes_done, env_steps=self.env_steps,
+        skipped_updates=self.skipped_updates)
+    # The layout before the counters and named weights (planet-tf 0.1 runs).
+    legacy = tf.train.Checkpoint(
         optimizer=self.optimizer, episodes=self.episodes_done,
         **self.world_model.layers)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(logdir, 'checkpoints'), max_to_keep=2)
+    self.checkpoints = rundir.Checkpoints(
+        checkpoint, os.path.join(logdir, 'checkpoints'), logdir, keep=3,
+        legacy=legacy)
     self.metrics = MetricsLog(os.path.join(logdir, 'metrics.jsonl'))
     self.writer = tf.summary.create_file_writer(os.path.join(logdir, 'tb'))
     self._pending_image: Optional[np.ndarray] = None
     self._restore()
 
   def _restore(self) -> None:
-    if self.manager.latest_checkpoint:
-      self.checkpoint.restore(self.manager.latest_checkpoint).assert_consumed()
-      logging.info('Restored %s (episode %d, update %d).',
-                   self.manager.latest_checkpoint,
-                   int(self.episodes_done), int(self.optimizer.iterations))
-    if int(self.episodes_done) > len(self.replay):
-      raise ValueError(
-          f'The checkpoint counts {int(self.episodes_done)} episodes but '
-          f'{self.replay.directory} holds {len(self.replay)}: episode files '
-          'are missing. Restore them or start a new --logdir.')
+    number = self.checkpoints.restore_latest()
+    episodes = int(self.episodes_done)
+    if number is not None:
+      logging.info('Restored checkpoint %d (episode %d, update %d).', number,
+                   episodes, int(self.optimizer.iterations))
+    self.replay = Replay(os.path.join(self.logdir, 'episodes'),
+                         limit=episodes, logdir=self.logdir)
+    if episodes and not len(self.replay):
+      raise rundir.RunDirError(
+          f'The checkpoint counts {episodes} episodes but '
+          f'{self.replay.directory} holds none. Restore them or start a new '
+          '--logdir.')
+    if len(self.replay) < episodes:
+      logging.warning('%d of the %d episodes counted are missing or corrupt; '
+                      'training continues with the rest.',
+                      episodes - len(self.replay), episodes)
     if len(self.replay):
       logging.info('Loaded %d episodes (%d steps) from %s.', len(self.replay),
                    self.replay.num_steps, self.replay.directory)
-    self.metrics.truncate(len(self.replay))
+    if self.checkpoints.restored_legacy:  # Derive the counters it lacked.
+      repeats = [config_lib.action_repeat(self.config, t) for t in self.tasks]
+      self.env_steps.assign(sum(
+          (len(e['image']) - 1) * repeats[i % len(self.tasks)]
+          for i, e in enumerate(self.replay.episodes)))
+    self.metrics.truncate(episodes)
+
+  def close(self) -> None:
+    """Stops the environment process and releases the run directory."""
+    if self.envs is not None:
+      close_envs(self.envs)
+      self.envs = None
+    if self._lock is not None:
+      self._lock.close()
+      self._lock = None
 
   @property
   def total_episodes(self) -> int:
@@ -230,15 +310,16 @@ class Trainer:
   def run(self) -> None:
     """Collects episodes until `total_episodes` rounds, training before each."""
     try:
-      while len(self.replay) < self.total_episodes:
+      while int(self.episodes_done) < self.total_episodes:
         self._iteration()
     finally:
-      close_envs(self.envs)
-    logging.info('Done: %d episodes in %s.', len(self.replay), self.logdir)
+      self.close()
+    logging.info('Done: %d episodes in %s.', int(self.episodes_done),
+                 self.logdir)
 
   def _iteration(self) -> None:
     config = self.config
-    index = len(self.replay)
+    index = int(self.episodes_done)
     round_, task_index = divmod(index, len(self.tasks))
     task = self.tasks[task_index]
     row = {'episode': index + 1, 'task': task}
@@ -250,10 +331,13 @@ class Trainer:
     episode = run_episode(self.envs[task], self._collect_policy(index),
                           episode_seed(config, TRAIN_SEED, index))
     row['collect_seconds'] = time.time() - start
-    self.replay.add(episode)
+    self.replay.add(episode, index)
     row['train_return'] = float(episode['reward'].sum())
-    row['env_steps'] = self._env_steps()
+    self.env_steps.assign_add(
+        (len(episode['image']) - 1) * config_lib.action_repeat(config, task))
+    row['env_steps'] = int(self.env_steps)
     row['updates'] = int(self.optimizer.iterations)
+    row['skipped_updates'] = int(self.skipped_updates)
     last_of_round = task_index == len(self.tasks) - 1
     if (config.test_episodes and last_of_round and
         (round_ + 1) % config.test_every == 0):
@@ -261,8 +345,8 @@ class Trainer:
       row.update(self._test(round_ + 1))
       row['test_seconds'] = time.time() - start
     self._log(row)
-    self.episodes_done.assign(len(self.replay))
-    self.manager.save(checkpoint_number=len(self.replay))
+    self.episodes_done.assign(index + 1)
+    self.checkpoints.save(index + 1)  # The commit point of this episode.
 
   def _collect_policy(self, index: int) -> Callable[[np.ndarray], np.ndarray]:
     """Random actions for seed episodes (and `collect_policy=random`),
@@ -275,21 +359,37 @@ class Trainer:
     self.agent.reset()
     return lambda image: self.agent.act(image, explore=True)
 
-  def _env_steps(self) -> int:
-    """Environment steps of all stored episodes, each at its task's repeat."""
-    repeats = [config_lib.action_repeat(self.config, task) for task in self.tasks]
-    return sum((len(episode['image']) - 1) * repeats[i % len(self.tasks)]
-               for i, episode in enumerate(self.replay.episodes))
-
   def _train(self, index: int) -> Dict[str, float]:
     config = self.config
     rng = np.random.default_rng(episode_seed(config, 2, index))
     history = []
     for _ in range(config.collect_interval):
       batch = self.replay.sample(config.batch_size, config.chunk_length, rng)
-      history.append(self.train_step(
-          batch['image'], batch['action'], batch['reward']))
-    return _mean_metrics(history)
+      metrics = self.train_step(batch['image'], batch['action'], batch['reward'])
+      if bool(metrics.pop('finite')):
+        history.append(metrics)
+      else:
+        self._skip_update(float(metrics['loss']), float(metrics['grad_norm']))
+    return _mean_metrics(history) if history else {}
+
+  def _skip_update(self, loss: float, grad_norm: float) -> None:
+    """Counts a skipped update; raises NonFiniteError past the limit."""
+    self.skipped_updates.assign_add(1)
+    skipped, limit = int(self.skipped_updates), self.config.max_nonfinite_updates
+    logging.warning('Skipped update %d: loss %s, gradient norm %s (%d skipped '
+                    'so far, limit %d).', int(self.optimizer.iterations) + 1,
+                    loss, grad_norm, skipped, limit)
+    if skipped > limit:
+      raise NonFiniteError(
+          f'{skipped} updates had a non-finite loss or gradient norm, more '
+          f'than --max_nonfinite_updates={limit}; stopping. The last good '
+          f'checkpoint (episode {self._last_saved()}) in {self.logdir} is '
+          'intact. Lower --learning_rate or --grad_clip_norm in a new '
+          '--logdir, or raise the limit.')
+
+  def _last_saved(self) -> int:
+    numbers = self.checkpoints.numbers()
+    return numbers[-1] if numbers else 0
 
   def _test(self, rounds: int) -> Dict[str, object]:
     """Noise-free test episodes of every task; keys carry the task name
@@ -405,3 +505,36 @@ def train(config: Config, logdir: str) -> None:
     evaluate_true_simulator(config, logdir)
   else:
     Trainer(config, logdir).run()
+
+
+def load_world_model(logdir: str) -> Tuple[Config, WorldModel, str]:
+  """The config and world model of a run, restored from its newest
+  checkpoint, read-only (no lock, nothing written). Returns (config,
+  world_model, checkpoint prefix). Reads both checkpoint layouts."""
+  path = os.path.join(logdir, 'config.json')
+  directory = os.path.join(logdir, 'checkpoints')
+  numbers = (rundir.Checkpoints(None, directory, logdir).numbers()
+             if os.path.isdir(directory) else [])
+  if not os.path.exists(path) or not numbers:
+    raise rundir.RunDirError(
+        f'{logdir} holds no trained run (config.json and a checkpoint): '
+        'train it first, e.g. python -m planet_tf.train --logdir=...')
+  with open(path) as file:
+    config = Config.from_dict(json.load(file))
+  episodes = sorted(os.listdir(os.path.join(logdir, 'episodes')))
+  first = [name for name in episodes if name.endswith('.npz')][:1]
+  if not first:
+    raise rundir.RunDirError(f'{logdir}/episodes holds no episodes.')
+  action_size = load_episode(os.path.join(logdir, 'episodes', first[0]))[
+      'action'].shape[-1]
+  world_model = WorldModel(config, action_size)
+  prefix = os.path.join(directory, f'ckpt-{numbers[-1]}')
+  try:
+    tf.train.Checkpoint(weights=world_model.named_weights()).read(
+        prefix).expect_partial().assert_existing_objects_matched()
+  except AssertionError:  # The earlier layout: weights behind the optimizer.
+    optimizer = make_optimizer(config)
+    optimizer.build(world_model.trainable_variables)
+    tf.train.Checkpoint(optimizer=optimizer, **world_model.layers).read(
+        prefix).expect_partial().assert_existing_objects_matched()
+  return config, world_model, prefix

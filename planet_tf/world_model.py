@@ -37,6 +37,17 @@ class WorldModel:
     return {'encoder': self.encoder, 'dynamics': self.dynamics,
             'decoder': self.decoder, 'reward': self.reward}
 
+  def named_weights(self) -> Dict[str, tf.Variable]:
+    """Every weight keyed by its place in the model ('encoder_000', ...).
+
+    Checkpoints use these keys: they depend on the architecture only, not on
+    Keras' process-wide layer-name counters, and reach every weight (Keras 3
+    layers kept in Python lists are not tracked by tf.train.Checkpoint).
+    """
+    return {f'{name}_{index:03d}': weight
+            for name, layer in self.layers.items()
+            for index, weight in enumerate(layer.weights)}
+
   @property
   def trainable_variables(self) -> List[tf.Variable]:
     return [v for layer in self.layers.values()

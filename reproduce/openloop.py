@@ -12,7 +12,6 @@ results/openloop_<task>[_<budget>].{png,pdf}.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from typing import List, Optional
@@ -26,32 +25,12 @@ from reproduce import common, plotting  # pylint: disable=wrong-import-position
 
 
 def load_world_model(logdir: str):
-  """The run's config and its world model restored from the last checkpoint."""
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  """The run's config, world model (newest checkpoint), replay and checkpoint."""
   from planet_tf import training  # pylint: disable=import-outside-toplevel
-  from planet_tf.config import Config  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
-  from planet_tf.world_model import WorldModel  # pylint: disable=import-outside-toplevel
-  stored = common.read_config(logdir)
-  checkpoint_dir = os.path.join(logdir, 'checkpoints')
-  latest = tf.train.latest_checkpoint(checkpoint_dir)
-  if stored is None or latest is None:
-    raise ValueError(f'{logdir} holds no trained run (config.json and a '
-                     'checkpoint); train it first, e.g. with '
-                     'reproduce/table1.py or python -m planet_tf.train.')
-  fields = {f.name for f in dataclasses.fields(Config)}
-  config = Config.from_dict({k: v for k, v in stored.items() if k in fields})
+  config, world_model, prefix = training.load_world_model(logdir)
   replay = Replay(os.path.join(logdir, 'episodes'))
-  if not len(replay):
-    raise ValueError(f'{logdir}/episodes holds no episodes.')
-  world_model = WorldModel(config, replay.episodes[0]['action'].shape[-1])
-  # The same object graph as training.Trainer's checkpoint: some weights are
-  # reachable there only through the optimizer's list of variables.
-  optimizer = training.make_optimizer(config)
-  optimizer.build(world_model.trainable_variables)
-  checkpoint = tf.train.Checkpoint(optimizer=optimizer, **world_model.layers)
-  checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
-  return config, world_model, replay, latest
+  return config, world_model, replay, prefix
 
 
 def openloop_figure(logdir: str, stem: str, budget: str, sequences: int = 3,

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -76,3 +77,68 @@ def test_cli_prints_resolved_config_and_rejects_bad_flags():
   assert result.returncode != 0 and 'exceeds --candidates' in result.stderr
   result = _cli('--print_config', '--preset=bogus')
   assert result.returncode != 0 and "Unknown preset 'bogus'" in result.stderr
+
+
+@pytest.mark.parametrize('overrides,message', [
+    ({'learning_rate': float('nan')}, '--learning_rate must be a finite number'),
+    ({'free_nats': float('inf')}, '--free_nats must be a finite number'),
+    ({'seed': -1}, '--seed must not be negative'),
+    ({'seed': 2**32}, '--seed must be below 2\\*\\*32'),
+    ({'camera_id': -2}, '--camera_id must be -1'),
+    ({'max_nonfinite_updates': -1}, '--max_nonfinite_updates must not be negative'),
+    ({'openloop_context': 6, 'chunk_length': 6}, '--openloop_context=6 must be shorter'),
+    ({'bit_depth': 9}, '--bit_depth must be in 1..8'),
+    ({'image_size': 32}, '--image_size must be 64'),
+    ({'planner': 'mppi'}, "Unknown --planner 'mppi'"),
+    ({'cem_std': 'var'}, "Unknown --cem_std 'var'"),
+    ({'top_k': 1, 'candidates': 1}, '--top_k must be at least 2'),
+    ({'seed_episodes': 9, 'total_episodes': 3}, '--seed_episodes=9 exceeds'),
+    ({'test_every': 0}, '--test_every must be positive'),
+    ({'warmup_steps': -5}, '--warmup_steps must not be negative'),
+    ({'exploration_noise': -0.1}, '--exploration_noise must not be negative'),
+])
+def test_bad_value_table(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    config_lib.resolve(overrides=overrides)
+
+
+def test_every_problem_is_listed_at_once():
+  with pytest.raises(ValueError) as error:
+    config_lib.resolve(overrides={'batch_size': 0, 'seed': -1, 'horizon': 0})
+  assert all(f'--{key}' in str(error.value)
+             for key in ('batch_size', 'seed', 'horizon'))
+
+
+def _parse(*argv):
+  from absl import flags
+  from planet_tf import train
+  values = flags.FlagValues()
+  train.define_flags(values)
+  values(['train', *argv])
+  return train.config_from_flags(values)
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--batch_size=abc'], "invalid literal for int\\(\\) with base 10: 'abc'"),
+    (['--learning_rate=fast'], 'could not convert string to float'),
+    (['--batchsize=3'], 'Unknown command line flag .batchsize.'),
+    (['--learning_rate=nan'], '--learning_rate must be a finite number'),
+    (['--seed=-3'], '--seed must not be negative'),
+    (['--preset=cpu,bogus'], "Unknown preset 'bogus'"),
+    (['--top_k=2000'], 'exceeds --candidates'),
+    (['--task=cheetah_fly'], "Unknown task 'cheetah_fly'"),
+])
+def test_bad_flag_table(argv, message):
+  from absl import flags
+  with pytest.raises((ValueError, flags.Error), match=message):
+    _parse(*argv)
+
+
+def test_cli_reports_bad_input_before_any_work(tmp_path):
+  result = _cli('--preset=debug')
+  assert result.returncode != 0 and 'pass --logdir=' in result.stderr
+  result = _cli(f'--logdir={tmp_path}', '--seed=-1')
+  assert result.returncode != 0 and '--seed must not be negative' in result.stderr
+  assert not os.listdir(tmp_path)  # Nothing written.
+  result = _cli(f'--logdir={tmp_path}', 'extra')
+  assert result.returncode != 0 and 'Unexpected arguments' in result.stderr
