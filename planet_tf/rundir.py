@@ -189,7 +189,10 @@ class Checkpoints:
     except AssertionError:
       if self.legacy is None:
         raise
-      self.legacy.read(prefix).assert_consumed()
+      # Earlier checkpoints came from CheckpointManager.save, which adds a
+      # save_counter: every object of the legacy graph must match, extras
+      # are allowed.
+      self.legacy.read(prefix).assert_existing_objects_matched()
       self.restored_legacy = True
       logging.warning('%s has the layout of an earlier version; restored it '
                       'and will save in the current layout.', prefix)

@@ -95,3 +95,27 @@ def test_cli_runs_and_refuses_a_different_config(tmp_path):
                           text=True, timeout=300)
   assert result.returncode != 0
   assert 'different config (horizon: 3 -> 5)' in result.stderr
+
+
+def test_restores_checkpoints_of_the_earlier_layout(tmp_path, tiny_config):
+  """Runs started with planet-tf 0.1 (CheckpointManager, no counters) resume."""
+  logdir = str(tmp_path / 'run')
+  training.train(tiny_config, logdir)
+  trainer = training.Trainer(tiny_config, logdir)
+  weights = [v.numpy() for v in trainer.world_model.trainable_variables]
+  legacy = tf.train.Checkpoint(optimizer=trainer.optimizer,
+                               episodes=trainer.episodes_done,
+                               **trainer.world_model.layers)
+  directory = os.path.join(logdir, 'checkpoints')
+  for name in os.listdir(directory):
+    os.remove(os.path.join(directory, name))
+  tf.train.CheckpointManager(legacy, directory, 2).save(checkpoint_number=3)
+  trainer.close()
+  resumed = training.Trainer(tiny_config, logdir)
+  try:
+    assert resumed.checkpoints.restored_legacy
+    assert int(resumed.episodes_done) == 3 and int(resumed.env_steps) == 3 * 40
+    for before, after in zip(weights, resumed.world_model.trainable_variables):
+      np.testing.assert_array_equal(before, after.numpy())
+  finally:
+    resumed.close()
