@@ -20,7 +20,8 @@ REFERENCE_STYLES = {'A3C': dict(color='#7f7f7f', linestyle=':'),
                     'D4PG': dict(color='#000000', linestyle='--')}
 
 
-def _pyplot():
+def pyplot():
+  """matplotlib.pyplot on the Agg backend (no display needed)."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -55,7 +56,7 @@ def plot_curves(curves: Mapping[str, Mapping[str, Optional[Curve]]],
   refs[task][name] draws dashed horizontal lines (A3C, D4PG). Returns the
   written paths (PNG, PDF).
   """
-  plt = _pyplot()
+  plt = pyplot()
   tasks = list(curves)
   rows = max(1, -(-len(tasks) // columns))
   cols = min(columns, max(1, len(tasks)))
@@ -114,7 +115,7 @@ def plot_openloop(truth: np.ndarray, model: np.ndarray, context: int,
   truth, model: uint8 (B, T, H, W, 3). Shows `context` frames then up to
   `frames` predicted ones, evenly spaced.
   """
-  plt = _pyplot()
+  plt = pyplot()
   steps = truth.shape[1]
   predicted = np.unique(np.linspace(context, steps - 1, frames).astype(int))
   columns = list(range(context)) + list(predicted)
