@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from planet_tf import rundir
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The paper's six tasks, in the column order of its Table 1.
@@ -168,12 +170,17 @@ def read_metrics(logdir: str) -> List[dict]:
   return rows
 
 
-def read_config(logdir: str) -> Optional[dict]:
-  path = os.path.join(logdir, 'config.json')
+def _read_json(logdir: str, name: str) -> Optional[dict]:
+  path = os.path.join(logdir, name)
   if not os.path.exists(path):
     return None
   with open(path) as file:
     return json.load(file)
+
+
+def read_config(logdir: str) -> Optional[dict]:
+  """A run's config.json, or None before the run has started."""
+  return _read_json(logdir, 'config.json')
 
 
 def is_finished(logdir: str) -> bool:
@@ -203,13 +210,10 @@ def budget_label(budget: str) -> str:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-  """Writes `path` through a temporary file and a rename."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  temporary = f'{path}.tmp{os.getpid()}'
-  with open(temporary, 'wb') as file:
-    file.write(data)
-  os.replace(temporary, path)
+  """Writes `path` atomically (planet_tf.rundir.write_atomic), creating its
+  folder first."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  rundir.write_atomic(path, data)
 
 
 def write_run_spec(run: Run, runs_dir: str) -> None:
@@ -221,11 +225,8 @@ def write_run_spec(run: Run, runs_dir: str) -> None:
 
 
 def read_run_spec(logdir: str) -> Optional[dict]:
-  path = os.path.join(logdir, 'run.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as file:
-    return json.load(file)
+  """The run.json the launcher stored beside a run, or None."""
+  return _read_json(logdir, 'run.json')
 
 
 def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str) -> str:
