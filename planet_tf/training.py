@@ -433,7 +433,8 @@ class Trainer:
         tf.summary.image('openloop', self._pending_image[None], step=step)
         self._pending_image = None
     self.writer.flush()
-    parts = [f"episode {row['episode']}/{self.config.total_episodes}",
+    parts = [f"episode {row['episode']}/{self.total_episodes}"
+             + (f" ({row['task']})" if len(self.tasks) > 1 else ''),
              f'env steps {step}', f"train return {row['train_return']:.1f}"]
     if 'loss' in row:
       parts.append(f"loss {row['loss']:.1f} (image {row['image_nll']:.1f}, "

@@ -180,8 +180,9 @@ def write_table(table: dict, results_dir: str) -> List[str]:
 
 def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
             tasks: Sequence[str]) -> tuple:
-  """task -> Final for one variant, the configured total episodes, and
-  task -> 'k/n' runs finished."""
+  """task -> Final for one variant, the episodes each run collected (0 for
+  the true simulator, which learns nothing), and task -> 'k/n' runs
+  finished."""
   finals, episodes, finished = {}, [], {}
   for task in tasks:
     group = next((g for (v, t), g in groups.items()
@@ -189,9 +190,9 @@ def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
     finals[task] = aggregate.final(group.rows) if group and group.rows else None
     finished[task] = f'{group.finished}/{len(group.runs)}' if group else '0/0'
     for run in (group.runs if group else []):
-      config = common.read_config(run.logdir(flags.FLAGS.runs_dir))
-      if config and common.read_metrics(run.logdir(flags.FLAGS.runs_dir)):
-        episodes.append(int(config['total_episodes']))
+      rows = common.read_metrics(run.logdir(flags.FLAGS.runs_dir))
+      if rows:
+        episodes.append(max(int(row['episode']) for row in rows))
   return finals, episodes, finished
 
 
