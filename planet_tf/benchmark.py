@@ -21,6 +21,7 @@ import numpy as np
 from absl import app, flags
 
 from planet_tf import config as config_lib
+from planet_tf import runtime
 
 FLAGS = flags.FLAGS
 
@@ -200,6 +201,7 @@ def benchmark_envs(repeats: int) -> List[str]:
 
 def main(argv) -> None:
   del argv
+  runtime.prepare_tensorflow()
   c = _config(FLAGS.sizes)
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
         f'repeats={FLAGS.repeats} (medians after warm-up)', flush=True)

@@ -13,6 +13,7 @@ import sys
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
+from planet_tf import runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
@@ -54,6 +55,7 @@ def main(argv) -> None:
     return
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
+  runtime.prepare_tensorflow()
   from planet_tf import training  # Imports TensorFlow.
   logging.info('Config:\n%s', config.to_json())
   try:

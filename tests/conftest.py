@@ -6,6 +6,8 @@ import pytest
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# As the entry points do (planet_tf/runtime.py): oneDNN kernels on.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
 
 TINY = dict(
     task='cheetah_run', episode_length=40, deter_size=16, stoch_size=4,
