@@ -13,7 +13,7 @@ import sys
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
-from planet_tf import runtime
+from planet_tf import rundir, runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
@@ -60,8 +60,8 @@ def main(argv) -> None:
   logging.info('Config:\n%s', config.to_json())
   try:
     training.train(config, flags.FLAGS.logdir)
-  except (ValueError, RuntimeError) as error:  # Bad input, lock, NaN limit.
-    sys.exit(f'Error: {error}')
+  except (rundir.RunDirError, training.NonFiniteError) as error:
+    sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
   except OSError as error:  # A full disk, a directory made read-only.
     sys.exit(f'Error: {error}. Nothing partial was left: fix the cause and '
              'rerun the same command to resume from the last checkpoint.')

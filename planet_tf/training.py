@@ -190,7 +190,7 @@ def _check_config(logdir: str, config: Config) -> None:
     if changed:
       details = ', '.join(f'{k}: {stored.get(k, defaults[k])!r} -> '
                           f'{current[k]!r}' for k in changed)
-      raise ValueError(
+      raise rundir.RunDirError(
           f'{logdir} holds a run with a different config ({details}). Rerun '
           'with the same flags to resume, or pick a new --logdir.')
     if stored == current:
