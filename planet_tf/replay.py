@@ -82,13 +82,15 @@ class Replay:
   """All episodes of one run directory, in memory, with chunk sampling."""
 
   def __init__(self, directory: str, limit: Optional[int] = None,
-               logdir: Optional[str] = None):
+               logdir: Optional[str] = None, read_only: bool = False):
     """Loads the episodes of `directory`.
 
     Without `logdir`, a corrupt or out-of-sequence file raises ValueError.
     With `logdir` (the run directory), corrupt files and files with an index
     of `limit` or more are moved to `logdir/discarded/episodes/` with a
     warning naming each, and the remaining episodes are loaded, gaps allowed.
+    `read_only` leaves temporary files alone: for readers beside a running
+    process (figures), which must not delete an episode being written.
     """
     self.directory = directory
     self.episodes: List[Episode] = []
@@ -97,7 +99,8 @@ class Replay:
     for name in sorted(os.listdir(directory)):
       path = os.path.join(directory, name)
       if name.endswith('.tmp'):
-        os.remove(path)  # An interrupted write.
+        if not read_only:
+          os.remove(path)  # An interrupted write.
         continue
       match = _NAME.match(name)
       if not match:

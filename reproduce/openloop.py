@@ -29,7 +29,7 @@ def load_world_model(logdir: str):
   from planet_tf import training  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
   config, world_model, prefix = training.load_world_model(logdir)
-  replay = Replay(os.path.join(logdir, 'episodes'))
+  replay = Replay(os.path.join(logdir, 'episodes'), read_only=True)
   return config, world_model, replay, prefix
 
 

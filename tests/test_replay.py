@@ -62,3 +62,10 @@ def test_interrupted_writes_are_discarded(tmp_path):
   (tmp_path / '000001-5.npz.tmp').write_bytes(b'partial')
   store = replay.Replay(str(tmp_path))
   assert len(store) == 1 and not (tmp_path / '000001-5.npz.tmp').exists()
+
+
+def test_read_only_readers_leave_files_being_written_alone(tmp_path):
+  replay.save_episode(str(tmp_path), 0, _episode(5))
+  (tmp_path / '000001-5.npz.tmp').write_bytes(b'being written')
+  store = replay.Replay(str(tmp_path), read_only=True)
+  assert len(store) == 1 and (tmp_path / '000001-5.npz.tmp').exists()
