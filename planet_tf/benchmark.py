@@ -27,6 +27,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
+  """The benchmark's absl flags (defined by main, not at import)."""
   flags.DEFINE_enum('sizes', 'paper', ['paper', 'tiny'],
                     "paper: the paper's model and batch sizes; tiny: a smoke test.")
   flags.DEFINE_integer('repeats', 5, 'Timed calls per hot path (after warm-up).')
@@ -76,6 +77,7 @@ def transition_flops(c: config_lib.Config, action_size: int) -> int:
 
 
 def reward_flops(c: config_lib.Config) -> int:
+  """Forward FLOPs of the reward model for one state."""
   sizes = [c.stoch_size + c.deter_size] + [c.reward_units] * c.reward_layers + [1]
   return 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
@@ -114,6 +116,7 @@ def matmul_rates(repeats: int) -> Dict[str, float]:
 
 
 def peak_memory_gb() -> float:
+  """Peak resident memory of this process so far (ru_maxrss)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
@@ -200,6 +203,7 @@ def benchmark_envs(repeats: int) -> List[str]:
 
 
 def main(argv) -> None:
+  """Prints every figure of the benchmark, one line each."""
   del argv
   runtime.prepare_tensorflow()
   c = _config(FLAGS.sizes)

@@ -88,13 +88,16 @@ class Config:
     return dataclasses.replace(self, **_check_types(overrides))
 
   def to_dict(self) -> dict:
+    """Field name -> value."""
     return dataclasses.asdict(self)
 
   def to_json(self) -> str:
+    """The config as sorted, indented JSON (config.json)."""
     return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
   @classmethod
   def from_dict(cls, values: Mapping[str, Any]) -> 'Config':
+    """The defaults overridden by `values` (type-checked)."""
     return cls().replace(**dict(values))
 
 

@@ -41,6 +41,8 @@ PAPER_TASKS = {
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
+  """A task's name, suite domain and task, and the paper's action repeat
+  (None outside the paper's six tasks)."""
   name: str
   domain: str
   task: str

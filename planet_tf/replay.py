@@ -33,6 +33,7 @@ KEYS = ('image', 'action', 'reward')
 
 
 def episode_filename(index: int, length: int) -> str:
+  """`NNNNNN-T.npz`: the episode's index and its number of steps."""
   return f'{index:06d}-{length}.npz'
 
 

@@ -44,6 +44,7 @@ def config_from_flags(
 
 
 def main(argv) -> None:
+  """Resolves the config from the flags, then trains (or prints it)."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:

@@ -66,6 +66,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
+  """Adam with the paper's epsilon and the official code's warm-up."""
   return keras.optimizers.Adam(
       LinearWarmup(config.learning_rate, config.warmup_steps),
       epsilon=config.adam_epsilon)
@@ -305,6 +306,7 @@ class Trainer:
 
   @property
   def total_episodes(self) -> int:
+    """Episodes of all tasks together: `total_episodes` rounds."""
     return self.config.total_episodes * len(self.tasks)
 
   def run(self) -> None:
@@ -464,6 +466,7 @@ def make_envs(config: Config) -> Dict[str, object]:
 
 
 def close_envs(environments: Dict[str, object]) -> None:
+  """Stops every environment process."""
   for env in environments.values():
     env.close()
 

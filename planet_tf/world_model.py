@@ -34,6 +34,7 @@ class WorldModel:
 
   @property
   def layers(self) -> Dict[str, object]:
+    """The four networks by name."""
     return {'encoder': self.encoder, 'dynamics': self.dynamics,
             'decoder': self.decoder, 'reward': self.reward}
 
@@ -50,6 +51,7 @@ class WorldModel:
 
   @property
   def trainable_variables(self) -> List[tf.Variable]:
+    """All trainable weights, in a fixed order."""
     return [v for layer in self.layers.values()
             for v in layer.trainable_variables]
 
