@@ -16,6 +16,12 @@ from planet_tf.models.base import LatentModel, State
 RewardFn = Callable[[tf.Tensor], tf.Tensor]  # features (..., F) -> mean reward
 
 
+def _batch_size(state: State):
+  """The belief's batch size: static where known, so loop shapes stay fixed."""
+  some = next(iter(state.values()))
+  return some.shape[0] if some.shape[0] is not None else tf.shape(some)[0]
+
+
 def evaluate_sequences(model: LatentModel, reward_fn: RewardFn, state: State,
                        actions: tf.Tensor) -> tf.Tensor:
   """Sum of predicted mean rewards of s_{t+1..t+H} (Algorithm 2, lines 5-6).
@@ -43,8 +49,7 @@ def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
   `std_estimator` 'abs_dev' refits sigma = sum_k |a_k - mu| / (K - 1) as
   Algorithm 2 prints it; 'std' uses the official code's standard deviation.
   """
-  some = next(iter(state.values()))
-  batch = some.shape[0] if some.shape[0] is not None else tf.shape(some)[0]
+  batch = _batch_size(state)
   shape = [batch, horizon, action_size]
 
   def refit(step, mean, std):
@@ -72,8 +77,7 @@ def random_shooting(model: LatentModel, reward_fn: RewardFn, state: State, *,
   """Paper Fig. 5's random shooting: the first action of the best of J
   sequences drawn from N(0, I) (clipped to [-1, 1]); one evaluation, no
   refit. Returns (B, A)."""
-  some = next(iter(state.values()))
-  batch = some.shape[0] if some.shape[0] is not None else tf.shape(some)[0]
+  batch = _batch_size(state)
   noise = tf.random.normal([batch, candidates, horizon, action_size])
   actions = tf.clip_by_value(noise, -1.0, 1.0)
   returns = evaluate_sequences(model, reward_fn, state, actions)
