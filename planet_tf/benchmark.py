@@ -12,6 +12,7 @@ counted from the layer shapes (backward = 2 x forward).
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import statistics
 import time
@@ -34,6 +35,8 @@ def define_flags() -> None:
   flags.DEFINE_bool('jit', False, 'Compile the training step and the planner '
                     'with XLA (jit_compile=True).')
   flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
+  flags.DEFINE_bool('memory', True, 'Also measure the peak memory of a fresh '
+                    'process that only runs training steps (chunked and plain).')
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -118,6 +121,41 @@ def matmul_rates(repeats: int) -> Dict[str, float]:
 def peak_memory_gb() -> float:
   """Peak resident memory of this process so far (ru_maxrss)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _train_step_peak_child(values: dict, action_size: int, steps: int,
+                           queue) -> None:
+  """In a fresh process: `steps` training steps on random data; puts the
+  process's peak resident memory (GB) on `queue`."""
+  runtime.prepare_tensorflow()
+  from planet_tf import training
+  from planet_tf.world_model import WorldModel
+  c = config_lib.Config.from_dict(values)
+  world_model = WorldModel(c, action_size)
+  step = training.make_train_step(world_model, training.make_optimizer(c), c)
+  rng = np.random.default_rng(0)
+  shape = (c.batch_size, c.chunk_length)
+  batch = (rng.integers(0, 256, shape + (64, 64, 3), dtype=np.uint8),
+           rng.uniform(-1, 1, shape + (action_size,)).astype(np.float32),
+           rng.uniform(0, 1, shape).astype(np.float32))
+  for _ in range(steps):
+    float(step(*batch)['loss'])
+  queue.put(peak_memory_gb())
+
+
+def train_step_peak_memory_gb(c: config_lib.Config, action_size: int,
+                              steps: int = 3) -> float:
+  """Peak resident memory of a fresh process (TF imported, world model
+  built) that runs only training steps: what a training step needs."""
+  context = multiprocessing.get_context('spawn')
+  queue = context.Queue()
+  child = context.Process(target=_train_step_peak_child,
+                          args=(c.to_dict(), action_size, steps, queue))
+  child.start()
+  try:
+    return queue.get(timeout=1800)
+  finally:
+    child.join()
 
 
 def replay_memory_gb(episodes: int = 1000, repeat: int = 8) -> float:
@@ -219,7 +257,12 @@ def main(argv) -> None:
   if FLAGS.envs:
     for row in benchmark_envs(FLAGS.repeats):
       print(row, flush=True)
-  print(f'peak resident memory                {peak_memory_gb():8.2f} GB')
+  if FLAGS.memory:
+    for chunks in (c.backward_chunks, 1):
+      peak = train_step_peak_memory_gb(c.replace(backward_chunks=chunks), 6)
+      print(f'peak memory, process running only train steps A=6, '
+            f'backward_chunks={chunks}: {peak:.2f} GB', flush=True)
+  print(f'peak resident memory of this process {peak_memory_gb():7.2f} GB')
   print(f'replay of 1000 cartpole episodes (uint8, R=8): '
         f'{replay_memory_gb():.2f} GB')
 

@@ -79,6 +79,12 @@ class Config:
   test_episodes: int = 10
   openloop_context: int = 5  # Official code.
 
+  # Performance (ours; the same mathematics and gradients): the encoder's and
+  # the decoder's backward passes run over this many sequential chunks of the
+  # batch's frames, so their temporaries are a fraction of the whole (see
+  # `chunking`). 1: the plain computation.
+  backward_chunks: int = 10
+
   # Robustness (ours): an update whose loss or gradient norm is not finite is
   # skipped; the run stops once more than this many were skipped in all.
   max_nonfinite_updates: int = 100
@@ -181,7 +187,7 @@ def validate(config: Config) -> None:
       'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
       'collect_interval', 'total_episodes', 'horizon', 'iterations',
       'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
-      'adam_epsilon', 'grad_clip_norm')
+      'adam_epsilon', 'grad_clip_norm', 'backward_chunks')
   for key in positive:
     if getattr(config, key) <= 0:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')

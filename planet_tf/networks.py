@@ -13,6 +13,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from planet_tf.chunking import conv_relu_stack
+
 tfd = tfp.distributions
 
 
@@ -26,10 +28,16 @@ def _flatten_leading(x: tf.Tensor, keep: int):
 
 
 class Encoder(keras.layers.Layer):
-  """64x64x3 image -> 1024 features: 4 convs, kernel 4, stride 2, ReLU."""
+  """64x64x3 image -> 1024 features: 4 convs, kernel 4, stride 2, ReLU.
 
-  def __init__(self, depth: int = 32, **kwargs):
+  backward_chunks > 1 runs the backward pass over that many sequential
+  slices of the frames (`chunking.conv_relu_stack`): same gradients, less
+  memory.
+  """
+
+  def __init__(self, depth: int = 32, backward_chunks: int = 1, **kwargs):
     super().__init__(**kwargs)
+    self.backward_chunks = backward_chunks
     self.convs = [
         keras.layers.Conv2D(mult * depth, 4, strides=2, activation='relu')
         for mult in (1, 2, 4, 8)]
@@ -43,8 +51,7 @@ class Encoder(keras.layers.Layer):
 
   def call(self, image: tf.Tensor) -> tf.Tensor:
     x, leading = _flatten_leading(image, 3)
-    for conv in self.convs:
-      x = conv(x)
+    x = conv_relu_stack(x, self.convs, self.backward_chunks)
     x = tf.reshape(x, tf.concat([leading, [self.output_size]], 0))
     return x
 

@@ -21,7 +21,7 @@ class WorldModel:
     self.config = config
     self.action_size = action_size
     size = config.image_size
-    self.encoder = Encoder(config.cnn_depth)
+    self.encoder = Encoder(config.cnn_depth, config.backward_chunks)
     self.encoder.build((None, size, size, 3))
     self.dynamics = make_model(
         config.model, action_size, embed_size=self.encoder.output_size,
@@ -65,7 +65,8 @@ class WorldModel:
         rewards, free_nats=self.config.free_nats,
         kl_scale=self.config.kl_scale, reward_scale=self.config.reward_scale,
         actions=actions, overshooting=self.config.overshooting,
-        overshooting_scale=self.config.overshooting_scale)
+        overshooting_scale=self.config.overshooting_scale,
+        image_chunks=self.config.backward_chunks)
 
   def openloop(self, images: tf.Tensor, actions: tf.Tensor,
                context: int) -> Tuple[tf.Tensor, tf.Tensor]:

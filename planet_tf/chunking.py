@@ -1,0 +1,181 @@
+"""Backward passes that run chunk by chunk over the frames of a batch.
+
+The training step encodes and decodes every frame of the batch (B x L = 2500
+at the paper's sizes); kept whole, the encoder's and decoder's activations
+and gradients are most of its memory. Both helpers here give the same values
+and gradients as the plain computation with a fraction of the temporaries,
+and recompute nothing.
+
+`chunked_sum` (the decoder's image term): forward and backward of one chunk
+at a time, in sequence, during the forward pass; only the gradients are kept
+for the backward pass.
+`conv_relu_stack` (the encoder): the plain forward pass, then a backward pass
+over one chunk at a time from the stored activations.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+
+def _ref(variable):
+  """A hashable key for a tf.Variable or a Keras 3 variable (whose tf.Variable
+  is `.value`; `tf.custom_gradient` reports the tf.Variable)."""
+  if isinstance(variable, tf.Variable):
+    return variable.ref()
+  return variable.value.ref()
+
+
+class _Chunks:
+  """Splits the first axis of tensors with `rows` rows into `count` slices.
+
+  Where the row count is static (as in the compiled training step) the
+  slices are equal, `count` being the largest divisor of the rows up to
+  `chunks`, so every shape is static (XLA needs that). Otherwise `count` is
+  min(chunks, rows) slices of near-equal, dynamic size.
+  """
+
+  def __init__(self, like: tf.Tensor, chunks: int):
+    rows = like.shape[0]
+    if rows is not None:
+      limit = max(1, min(chunks, rows))
+      self.count = max(d for d in range(1, limit + 1) if rows % d == 0)
+      self.size = rows // max(self.count, 1)
+    else:
+      self.rows = tf.shape(like)[0]
+      self.count = tf.minimum(chunks, self.rows)
+      self.size = None
+
+  def take(self, tensor: tf.Tensor, index) -> tf.Tensor:
+    """Slice `index` of `tensor`'s first axis."""
+    if self.size is None:
+      start = index * self.rows // self.count
+      return tensor[start:(index + 1) * self.rows // self.count]
+    rest = [d if d is not None else -1 for d in tensor.shape[1:]]
+    begin = tf.stack([index * self.size] + [0] * len(rest))
+    return tf.slice(tensor, begin, [self.size] + rest)
+
+
+def chunked_sum(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+                inputs: tf.Tensor, targets: tf.Tensor,
+                variables: Sequence[tf.Variable], chunks: int) -> tf.Tensor:
+  """sum_i fn(inputs[i], targets[i]) over `chunks` slices of the first axis.
+
+  `fn(inputs_chunk, targets_chunk)` returns a scalar sum over its rows and
+  may read `variables` (all the variables it reads). Gradients flow to
+  `inputs` and `variables`, not to `targets`. `chunks` is capped at the
+  number of rows; chunks=1 computes the plain sum.
+  """
+  variables = list(variables)
+  if chunks <= 1:
+    return fn(inputs, targets)
+
+  @tf.custom_gradient
+  def forward(x):
+    split = _Chunks(x, chunks)
+
+    def body(index, total, input_grads, variable_grads):
+      part = split.take(x, index)
+      with tf.GradientTape() as tape:
+        tape.watch(part)
+        value = fn(part, split.take(targets, index))
+      grads = tape.gradient(value, [part] + variables,
+                            unconnected_gradients=tf.UnconnectedGradients.ZERO)
+      variable_grads = [a + b for a, b in zip(variable_grads, grads[1:])]
+      return (index + 1, total + value, input_grads.write(index, grads[0]),
+              variable_grads)
+
+    initial = (tf.constant(0), tf.constant(0.0, x.dtype),
+               tf.TensorArray(x.dtype, size=split.count,
+                              infer_shape=split.size is not None),
+               [tf.zeros_like(v) for v in variables])
+    # parallel_iterations=1: one chunk's activations alive at a time.
+    _, total, input_grads, variable_grads = tf.while_loop(
+        lambda index, *_: index < split.count, body, initial,
+        parallel_iterations=1)
+    input_grad = tf.reshape(input_grads.concat(), tf.shape(x))
+    by_ref = {_ref(v): g for v, g in zip(variables, variable_grads)}
+
+    def grad(upstream, variables=None):
+      watched = [by_ref.get(_ref(v), tf.zeros_like(v)) for v in variables or []]
+      return upstream * input_grad, [upstream * g for g in watched]
+
+    return total, grad
+
+  return forward(inputs)
+
+
+def _check_conv_relu(layer) -> None:
+  config = layer.get_config()
+  expected = dict(padding='valid', data_format='channels_last',
+                  dilation_rate=(1, 1), groups=1, activation='relu', use_bias=True)
+  for key, value in expected.items():
+    if config.get(key) != value:
+      raise ValueError(f'conv_relu_stack needs Conv2D layers with {key}='
+                       f'{value!r}; {layer.name} has {config.get(key)!r}.')
+
+
+def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tensor:
+  """Applies Conv2D(activation='relu', padding='valid') `layers` to NHWC
+  `images`; the backward pass runs in `chunks` sequential slices of the batch.
+
+  The forward pass is the plain one and keeps every layer's input and output
+  (as autodiff would); the backward pass then computes the ReLU, filter and
+  input gradients one slice at a time from those stored activations, so its
+  temporaries are a fraction of the whole batch's. Nothing is recomputed.
+  No gradient flows to `images` (the encoder's input is data).
+  """
+  for layer in layers:
+    _check_conv_relu(layer)
+  if chunks <= 1:
+    x = images
+    for layer in layers:
+      x = layer(x)
+    return x
+
+  @tf.custom_gradient
+  def forward(x):
+    activations = [x]
+    for layer in layers:
+      strides = (1,) + tuple(layer.strides) + (1,)
+      x = tf.nn.conv2d(x, layer.kernel, strides, 'VALID')
+      activations.append(tf.nn.relu(tf.nn.bias_add(x, layer.bias)))
+      x = activations[-1]
+
+    def grad(upstream, variables=None):
+      split = _Chunks(upstream, chunks)
+
+      def body(index, kernel_grads, bias_grads):
+        g = split.take(upstream, index)
+        kernel_grads, bias_grads = list(kernel_grads), list(bias_grads)
+        for i in reversed(range(len(layers))):
+          layer, inputs = layers[i], split.take(activations[i], index)
+          strides = [1, *layer.strides, 1]
+          outputs = split.take(activations[i + 1], index)
+          g = tf.raw_ops.ReluGrad(gradients=g, features=outputs)
+          bias_grads[i] += tf.reduce_sum(g, [0, 1, 2])
+          kernel_grads[i] += tf.raw_ops.Conv2DBackpropFilter(
+              input=inputs, filter_sizes=tf.shape(layer.kernel), out_backprop=g,
+              strides=strides, padding='VALID')
+          if i > 0:
+            g = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(inputs), filter=layer.kernel,
+                out_backprop=g, strides=strides, padding='VALID')
+        return index + 1, kernel_grads, bias_grads
+
+      initial = (tf.constant(0), [tf.zeros_like(l.kernel) for l in layers],
+                 [tf.zeros_like(l.bias) for l in layers])
+      _, kernel_grads, bias_grads = tf.while_loop(
+          lambda index, *_: index < split.count, body, initial,
+          parallel_iterations=1)
+      by_ref = {}
+      for layer, k, b in zip(layers, kernel_grads, bias_grads):
+        by_ref[_ref(layer.kernel)], by_ref[_ref(layer.bias)] = k, b
+      watched = [by_ref.get(_ref(v), tf.zeros_like(v)) for v in variables or []]
+      return None, watched
+
+    return activations[-1], grad
+
+  return forward(images)
