@@ -38,13 +38,15 @@ class Agent:
     self._plan = make_planner(config, world_model.action_size)
     self._state = None
     self._action = None
+    # Optional XLA: fuses the planner's many small element-wise ops.
+    self._policy = tf.function(self._policy_step,
+                               jit_compile=config.xla_planner)
 
   def reset(self) -> None:
     self._state = self._wm.dynamics.initial(1)
     self._action = tf.zeros([1, self._wm.action_size])
 
-  @tf.function
-  def _policy(self, state, prev_action, image, noise):
+  def _policy_step(self, state, prev_action, image, noise):
     x = preprocess(image[None, None], self._config.bit_depth)
     embed = self._wm.encoder(x)[:, 0]
     post, _ = self._wm.dynamics.obs_step(state, prev_action, embed)

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from planet_tf import training
@@ -42,9 +43,10 @@ def test_train_step_updates_every_variable_and_warms_up(tiny_config):
   assert all(changed), 'every variable gets a gradient'
 
 
-def test_agent_acts_within_bounds_and_filters_its_belief(tiny_config):
+@pytest.mark.parametrize('xla', [False, True])
+def test_agent_acts_within_bounds_and_filters_its_belief(tiny_config, xla):
   wm = WorldModel(tiny_config, action_size=6)
-  agent = Agent(wm, tiny_config)
+  agent = Agent(wm, tiny_config.replace(xla_planner=xla))
   agent.reset()
   frame = np.zeros((64, 64, 3), np.uint8)
   actions = [agent.act(frame, explore=True) for _ in range(3)]
