@@ -3,14 +3,16 @@
 The training step encodes and decodes every frame of the batch (B x L = 2500
 at the paper's sizes); kept whole, the encoder's and decoder's activations
 and gradients are most of its memory. Both helpers here give the same values
-and gradients as the plain computation with a fraction of the temporaries,
-and recompute nothing.
+and gradients as the plain computation with a fraction of the temporaries.
 
 `chunked_sum` (the decoder's image term): forward and backward of one chunk
 at a time, in sequence, during the forward pass; only the gradients are kept
-for the backward pass.
-`conv_relu_stack` (the encoder): the plain forward pass, then a backward pass
-over one chunk at a time from the stored activations.
+for the backward pass. Nothing is recomputed.
+`conv_relu_stack` (the encoder): a forward pass that keeps the activations
+except the first layer's, then a backward pass over one chunk at a time that
+recomputes only that first, cheap layer.
+Chunks run in sequence (`tf.while_loop(parallel_iterations=1)`), so one
+chunk's temporaries are alive at a time.
 """
 
 from __future__ import annotations
@@ -123,22 +125,37 @@ def _conv_relu(x: tf.Tensor, layer) -> tf.Tensor:
   return tf.nn.relu(tf.nn.bias_add(x, layer.bias))
 
 
+def _first_two_by_slices(x: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tensor:
+  """The second layer's output, computed one slice of `x` at a time."""
+  split = _Chunks(x, chunks)
+
+  def body(index, outputs):
+    part = _conv_relu(_conv_relu(split.take(x, index), layers[0]), layers[1])
+    return index + 1, outputs.write(index, part)
+
+  initial = (tf.constant(0), tf.TensorArray(
+      x.dtype, size=split.count, infer_shape=split.size is not None))
+  _, outputs = tf.while_loop(lambda index, _: index < split.count, body,
+                             initial, parallel_iterations=1)
+  return outputs.concat()
+
+
 def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tensor:
   """Applies Conv2D(activation='relu', padding='valid') `layers` to NHWC
   `images`; the backward pass runs in `chunks` sequential slices of the batch.
 
-  The forward pass is the plain one and keeps every layer's input and output
-  (as autodiff would), except the first layer's output: the largest
-  activation (32 x 31 x 31 per frame in the encoder) from the cheapest layer
-  (3 input channels), it is recomputed per slice in the backward pass, about
-  1% of a training step's FLOPs for 307 MB at the paper's sizes. The backward
-  pass then computes the ReLU, filter and input gradients one slice at a time,
+  The forward pass keeps every layer's input and output (as autodiff would)
+  except the first layer's output: the largest activation (32 x 31 x 31 per
+  frame in the encoder) from the cheapest layer (3 input channels). The
+  forward pass computes the first two layers one slice at a time, and the
+  backward pass recomputes the first layer per slice: about 1% of a training
+  step's FLOPs for 307 MB at the paper's sizes. The backward pass computes the ReLU, filter and input gradients one slice at a time,
   so its temporaries are a fraction of the whole batch's. No gradient flows
   to `images` (the encoder's input is data).
   """
   for layer in layers:
     _check_conv_relu(layer)
-  if chunks <= 1:
+  if chunks <= 1 or len(layers) < 2:
     x = images
     for layer in layers:
       x = layer(x)
@@ -146,11 +163,12 @@ def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tens
 
   @tf.custom_gradient
   def forward(x):
-    activations = [x]
-    for layer in layers:
+    # The first layer's output never exists whole: layers 1 and 2 run per
+    # slice, and the backward pass recomputes layer 1 per slice.
+    activations = [x, None, _first_two_by_slices(x, layers, chunks)]
+    for layer in layers[2:]:
       activations.append(_conv_relu(activations[-1], layer))
     output = activations[-1]
-    activations[1] = None  # Recomputed per slice: freed after the forward pass.
 
     def grad(upstream, variables=None):
       split = _Chunks(upstream, chunks)
