@@ -44,7 +44,7 @@ class _Chunks:
     if rows is not None:
       limit = max(1, min(chunks, rows))
       self.count = max(d for d in range(1, limit + 1) if rows % d == 0)
-      self.size = rows // max(self.count, 1)
+      self.size = rows // self.count
     else:
       self.rows = tf.shape(like)[0]
       self.count = tf.minimum(chunks, self.rows)
@@ -68,7 +68,9 @@ def chunked_sum(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
   `fn(inputs_chunk, targets_chunk)` returns a scalar sum over its rows and
   may read `variables` (all the variables it reads). Gradients flow to
   `inputs` and `variables`, not to `targets`. `chunks` is capped at the
-  number of rows; chunks=1 computes the plain sum.
+  number of rows; chunks=1 computes the plain sum. The gradients are computed
+  during the forward pass, wanted or not: use chunks=1 where only the value
+  is needed.
   """
   variables = list(variables)
   if chunks <= 1:
