@@ -35,6 +35,8 @@ def define_flags() -> None:
   flags.DEFINE_bool('jit', False, 'Compile the training step with XLA too '
                     '(jit_compile=True). The planner is timed with and '
                     'without XLA either way.')
+  flags.DEFINE_bool('mixed_precision', False, 'Networks compute in bfloat16 '
+                    "with float32 weights (the config's --mixed_precision).")
   flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
   flags.DEFINE_bool('memory', True, 'Also measure the peak memory of a fresh '
                     'process that only runs training steps (chunked and plain).')
@@ -247,9 +249,10 @@ def main(argv) -> None:
   """Prints every figure of the benchmark, one line each."""
   del argv
   runtime.prepare_tensorflow()
-  c = _config(FLAGS.sizes)
+  c = _config(FLAGS.sizes).replace(mixed_precision=FLAGS.mixed_precision)
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
-        f'repeats={FLAGS.repeats} (medians after warm-up)', flush=True)
+        f'mixed_precision={FLAGS.mixed_precision} repeats={FLAGS.repeats} '
+        '(medians after warm-up)', flush=True)
   rates = matmul_rates(FLAGS.repeats)
   rate = rates['numpy']
   for name, value in rates.items():

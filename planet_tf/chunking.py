@@ -122,9 +122,10 @@ def _check_conv_relu(layer) -> None:
 
 
 def _conv_relu(x: tf.Tensor, layer) -> tf.Tensor:
+  """The layer's conv and ReLU in `x`'s dtype (weights cast to it)."""
   strides = (1,) + tuple(layer.strides) + (1,)
-  x = tf.nn.conv2d(x, layer.kernel, strides, 'VALID')
-  return tf.nn.relu(tf.nn.bias_add(x, layer.bias))
+  x = tf.nn.conv2d(x, tf.cast(layer.kernel, x.dtype), strides, 'VALID')
+  return tf.nn.relu(tf.nn.bias_add(x, tf.cast(layer.bias, x.dtype)))
 
 
 def _first_two_by_slices(x: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tensor:
@@ -185,13 +186,17 @@ def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tens
           layer, inputs, outputs = layers[i], local[i], local[i + 1]
           strides = [1, *layer.strides, 1]
           g = tf.raw_ops.ReluGrad(gradients=g, features=outputs)
-          bias_grads[i] += tf.reduce_sum(g, [0, 1, 2])
-          kernel_grads[i] += tf.raw_ops.Conv2DBackpropFilter(
+          # Gradients accumulate in the weights' dtype (float32 under a
+          # mixed policy, whose activations are bfloat16).
+          bias_grads[i] += tf.reduce_sum(tf.cast(g, bias_grads[i].dtype),
+                                         [0, 1, 2])
+          kernel_grads[i] += tf.cast(tf.raw_ops.Conv2DBackpropFilter(
               input=inputs, filter_sizes=tf.shape(layer.kernel), out_backprop=g,
-              strides=strides, padding='VALID')
+              strides=strides, padding='VALID'), kernel_grads[i].dtype)
           if i > 0:
             g = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=tf.shape(inputs), filter=layer.kernel,
+                input_sizes=tf.shape(inputs),
+                filter=tf.cast(layer.kernel, g.dtype),
                 out_backprop=g, strides=strides, padding='VALID')
         return index + 1, kernel_grads, bias_grads
 

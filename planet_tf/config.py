@@ -88,6 +88,11 @@ class Config:
   # 20% faster here (README benchmark), but XLA's random numbers ignore TF's
   # seeds, so planned episodes are no longer reproducible from --seed.
   xla_planner: bool = False
+  # Compute the networks in bfloat16, keeping float32 weights, distributions,
+  # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
+  # bfloat16 units; no loss scaling is needed (float32's exponent range).
+  # Off: the paper's float32 throughout.
+  mixed_precision: bool = False
 
   # Robustness (ours): an update whose loss or gradient norm is not finite is
   # skipped; the run stops once more than this many were skipped in all.

@@ -3,6 +3,11 @@
 The convolutional encoder and deconvolutional decoder are those of Ha &
 Schmidhuber (2018) as in the official code. All layers accept any number of
 leading batch dimensions, e.g. (B, T, 64, 64, 3).
+
+Precision: each layer takes Keras' `dtype` policy and hands it to its
+sublayers. Under 'mixed_bfloat16' (`--mixed_precision`) they compute in
+bfloat16 and keep float32 weights; every layer here returns float32, so
+distributions, losses and recurrent states stay in float32.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ class Encoder(keras.layers.Layer):
     super().__init__(**kwargs)
     self.backward_chunks = backward_chunks
     self.convs = [
-        keras.layers.Conv2D(mult * depth, 4, strides=2, activation='relu')
+        keras.layers.Conv2D(mult * depth, 4, strides=2, activation='relu',
+                            dtype=self.dtype_policy)
         for mult in (1, 2, 4, 8)]
     self.output_size = 2 * 2 * 8 * depth
 
@@ -53,7 +59,7 @@ class Encoder(keras.layers.Layer):
     x, leading = _flatten_leading(image, 3)
     x = conv_relu_stack(x, self.convs, self.backward_chunks)
     x = tf.reshape(x, tf.concat([leading, [self.output_size]], 0))
-    return x
+    return tf.cast(x, tf.float32)
 
 
 class DenseToGrid(keras.layers.Layer):
@@ -85,9 +91,9 @@ class DenseToGrid(keras.layers.Layer):
         name='bias', shape=(self.filters,), initializer='zeros')
 
   def call(self, x: tf.Tensor) -> tf.Tensor:
-    y = tf.matmul(x, self.kernel)
+    y = tf.matmul(x, tf.cast(self.kernel, x.dtype))
     y = tf.reshape(y, [-1, self.kernel_size, self.kernel_size, self.filters])
-    return self.activation(y + self.bias)
+    return self.activation(y + tf.cast(self.bias, x.dtype))
 
   def load_conv_transpose_kernel(self, kernel, bias) -> None:
     """Copies weights of a Conv2DTranspose (kernel shape (k, k, f, c))."""
@@ -105,12 +111,15 @@ class Decoder(keras.layers.Layer):
 
   def __init__(self, depth: int = 32, embed_size: int = 1024, **kwargs):
     super().__init__(**kwargs)
-    self.dense = keras.layers.Dense(embed_size)
-    self.grid = DenseToGrid(4 * depth, 5, activation='relu')
+    policy = self.dtype_policy
+    self.dense = keras.layers.Dense(embed_size, dtype=policy)
+    self.grid = DenseToGrid(4 * depth, 5, activation='relu', dtype=policy)
     self.deconvs = [
-        keras.layers.Conv2DTranspose(2 * depth, 5, strides=2, activation='relu'),
-        keras.layers.Conv2DTranspose(depth, 6, strides=2, activation='relu'),
-        keras.layers.Conv2DTranspose(3, 6, strides=2)]
+        keras.layers.Conv2DTranspose(2 * depth, 5, strides=2, activation='relu',
+                                     dtype=policy),
+        keras.layers.Conv2DTranspose(depth, 6, strides=2, activation='relu',
+                                     dtype=policy),
+        keras.layers.Conv2DTranspose(3, 6, strides=2, dtype=policy)]
 
   def build(self, input_shape):
     self.dense.build((None, int(input_shape[-1])))
@@ -125,7 +134,8 @@ class Decoder(keras.layers.Layer):
     x = self.grid(self.dense(x))
     for deconv in self.deconvs:
       x = deconv(x)
-    return tf.reshape(x, tf.concat([leading, [64, 64, 3]], 0))
+    x = tf.reshape(x, tf.concat([leading, [64, 64, 3]], 0))
+    return tf.cast(x, tf.float32)
 
   def call(self, features: tf.Tensor) -> tfd.Distribution:
     return tfd.Independent(tfd.Normal(self.mean(features), 1.0), 3)
@@ -136,9 +146,10 @@ class RewardModel(keras.layers.Layer):
 
   def __init__(self, layers: int = 2, units: int = 200, **kwargs):
     super().__init__(**kwargs)
-    self.hidden = [keras.layers.Dense(units, activation='relu')
+    self.hidden = [keras.layers.Dense(units, activation='relu',
+                                      dtype=self.dtype_policy)
                    for _ in range(layers)]
-    self.out = keras.layers.Dense(1)
+    self.out = keras.layers.Dense(1, dtype=self.dtype_policy)
 
   def build(self, input_shape):
     size = int(input_shape[-1])
@@ -151,7 +162,7 @@ class RewardModel(keras.layers.Layer):
     x = features
     for layer in self.hidden:
       x = layer(x)
-    return tf.squeeze(self.out(x), -1)
+    return tf.cast(tf.squeeze(self.out(x), -1), tf.float32)
 
   def call(self, features: tf.Tensor) -> tfd.Distribution:
     return tfd.Normal(self.mean(features), 1.0)
@@ -162,14 +173,18 @@ class GRUCell(keras.layers.Layer):
 
   r, u = sigmoid(W [x, h] + b) with b initialised to 1;
   c = tanh(W_c [x, r * h] + b_c); h' = u * h + (1 - u) * c.
+  The state h keeps its own dtype (float32) under a mixed policy: only the
+  two dense layers compute in the policy's dtype.
   """
 
   def __init__(self, units: int, **kwargs):
-    super().__init__(**kwargs)
+    super().__init__(autocast=False, **kwargs)
     self.units = units
     self.gates = keras.layers.Dense(
-        2 * units, activation='sigmoid', bias_initializer='ones')
-    self.candidate = keras.layers.Dense(units, activation='tanh')
+        2 * units, activation='sigmoid', bias_initializer='ones',
+        dtype=self.dtype_policy)
+    self.candidate = keras.layers.Dense(units, activation='tanh',
+                                        dtype=self.dtype_policy)
 
   def build(self, input_shape):
     size = int(input_shape[-1]) + self.units
@@ -177,6 +192,8 @@ class GRUCell(keras.layers.Layer):
     self.candidate.build((None, size))
 
   def call(self, x: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
-    reset, update = tf.split(self.gates(tf.concat([x, h], -1)), 2, -1)
+    x = tf.cast(x, h.dtype)
+    gates = tf.cast(self.gates(tf.concat([x, h], -1)), h.dtype)
+    reset, update = tf.split(gates, 2, -1)
     candidate = self.candidate(tf.concat([x, reset * h], -1))
-    return update * h + (1.0 - update) * candidate
+    return update * h + (1.0 - update) * tf.cast(candidate, h.dtype)

@@ -14,6 +14,12 @@ from planet_tf.networks import Decoder, Encoder, RewardModel
 from planet_tf.preprocess import postprocess, preprocess
 
 
+def precision_policy(config: Config) -> str:
+  """The Keras dtype policy of every network: 'float32' (the paper) or,
+  with `mixed_precision`, 'mixed_bfloat16' (float32 weights)."""
+  return 'mixed_bfloat16' if config.mixed_precision else 'float32'
+
+
 class WorldModel:
   """Owns the four networks and computes the loss of Eq. 3 on a batch."""
 
@@ -21,15 +27,18 @@ class WorldModel:
     self.config = config
     self.action_size = action_size
     size = config.image_size
-    self.encoder = Encoder(config.cnn_depth, config.backward_chunks)
+    policy = precision_policy(config)
+    self.encoder = Encoder(config.cnn_depth, config.backward_chunks,
+                           dtype=policy)
     self.encoder.build((None, size, size, 3))
     self.dynamics = make_model(
         config.model, action_size, embed_size=self.encoder.output_size,
         stoch_size=config.stoch_size, deter_size=config.deter_size,
-        hidden_size=config.hidden_size, min_std=config.min_std)
-    self.decoder = Decoder(config.cnn_depth, config.embed_size)
+        hidden_size=config.hidden_size, min_std=config.min_std, dtype=policy)
+    self.decoder = Decoder(config.cnn_depth, config.embed_size, dtype=policy)
     self.decoder.build((None, self.dynamics.feature_size))
-    self.reward = RewardModel(config.reward_layers, config.reward_units)
+    self.reward = RewardModel(config.reward_layers, config.reward_units,
+                              dtype=policy)
     self.reward.build((None, self.dynamics.feature_size))
 
   @property

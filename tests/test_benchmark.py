@@ -28,3 +28,14 @@ def test_benchmark_runs_at_tiny_sizes_and_prints_every_figure():
                  'only train steps A=6, backward_chunks=10',
                  'only train steps A=6, backward_chunks=1'):
     assert needle in out, needle
+
+
+def test_benchmark_runs_with_mixed_precision():
+  result = subprocess.run(
+      [sys.executable, '-m', 'planet_tf.benchmark', '--sizes=tiny',
+       '--repeats=1', '--noenvs', '--nomemory', '--mixed_precision'],
+      capture_output=True, text=True, timeout=240)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'mixed_precision=True' in result.stdout
+  assert 'train step B=2 L=6 A=6' in result.stdout
+  assert 'CEM J=16 H=3 I=2 xla=True' in result.stdout

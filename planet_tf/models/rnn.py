@@ -29,9 +29,11 @@ class RNN(LatentModel):
     for unused in ('stoch_size', 'min_std'):
       kwargs.pop(unused, None)
     super().__init__(action_size, embed_size, **kwargs)
+    policy = self.dtype_policy
     self.deter_size = deter_size
-    self.input_layer = keras.layers.Dense(hidden_size, activation='relu')
-    self.cell = GRUCell(deter_size)
+    self.input_layer = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.cell = GRUCell(deter_size, dtype=policy)
     self.build_for()
 
   @property

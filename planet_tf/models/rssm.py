@@ -20,19 +20,20 @@ from planet_tf.networks import GRUCell
 
 
 class GaussianHead(keras.layers.Layer):
-  """Dense(2 * size) -> (mean, softplus(std) + min_std)."""
+  """Dense(2 * size) -> (mean, softplus(std) + min_std), in float32 whatever
+  the dense layer's compute dtype."""
 
   def __init__(self, size: int, min_std: float, **kwargs):
     super().__init__(**kwargs)
     self.size = size
     self.min_std = min_std
-    self.dense = keras.layers.Dense(2 * size)
+    self.dense = keras.layers.Dense(2 * size, dtype=self.dtype_policy)
 
   def build(self, input_shape):
     self.dense.build((None, int(input_shape[-1])))
 
   def call(self, x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    mean, std = tf.split(self.dense(x), 2, -1)
+    mean, std = tf.split(tf.cast(self.dense(x), tf.float32), 2, -1)
     return mean, tf.nn.softplus(std) + self.min_std
 
 
@@ -48,14 +49,18 @@ class RSSM(LatentModel):
                stoch_size: int = 30, deter_size: int = 200,
                hidden_size: int = 200, min_std: float = 0.1, **kwargs):
     super().__init__(action_size, embed_size, **kwargs)
+    policy = self.dtype_policy
     self.stoch_size = stoch_size
     self.deter_size = deter_size
-    self.prior_input = keras.layers.Dense(hidden_size, activation='relu')
-    self.cell = GRUCell(deter_size)
-    self.prior_hidden = keras.layers.Dense(hidden_size, activation='relu')
-    self.prior_head = GaussianHead(stoch_size, min_std)
-    self.post_hidden = keras.layers.Dense(hidden_size, activation='relu')
-    self.post_head = GaussianHead(stoch_size, min_std)
+    self.prior_input = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.cell = GRUCell(deter_size, dtype=policy)
+    self.prior_hidden = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.prior_head = GaussianHead(stoch_size, min_std, dtype=policy)
+    self.post_hidden = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.post_head = GaussianHead(stoch_size, min_std, dtype=policy)
     self.build_for()
 
   @property

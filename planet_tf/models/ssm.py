@@ -25,11 +25,14 @@ class SSM(LatentModel):
                min_std: float = 0.1, **kwargs):
     kwargs.pop('deter_size', None)  # The SSM has no deterministic state.
     super().__init__(action_size, embed_size, **kwargs)
+    policy = self.dtype_policy
     self.stoch_size = stoch_size
-    self.prior_hidden = keras.layers.Dense(hidden_size, activation='relu')
-    self.prior_head = GaussianHead(stoch_size, min_std)
-    self.post_hidden = keras.layers.Dense(hidden_size, activation='relu')
-    self.post_head = GaussianHead(stoch_size, min_std)
+    self.prior_hidden = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.prior_head = GaussianHead(stoch_size, min_std, dtype=policy)
+    self.post_hidden = keras.layers.Dense(
+        hidden_size, activation='relu', dtype=policy)
+    self.post_head = GaussianHead(stoch_size, min_std, dtype=policy)
     self.build_for()
 
   @property
