@@ -84,9 +84,10 @@ class Config:
   # batch's frames, so their temporaries are a fraction of the whole (see
   # `chunking`). 1: the plain computation.
   backward_chunks: int = 10
-  # Compile the agent's step (posterior update + planner) with XLA: about
-  # 20% faster here (README benchmark), but XLA's random numbers ignore TF's
-  # seeds, so planned episodes are no longer reproducible from --seed.
+  # Compile the agent's step (posterior update + planner) with XLA: up to
+  # 20% faster here, in most runs (README benchmark), but XLA's random
+  # numbers ignore TF's seeds, so planned episodes are no longer
+  # reproducible from --seed.
   xla_planner: bool = False
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
