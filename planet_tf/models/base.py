@@ -57,6 +57,11 @@ class LatentModel(keras.layers.Layer):
     return {key: tf.zeros([batch_size, size])
             for key, size in self.state_sizes.items()}
 
+  def hidden_layer(self, units: int) -> keras.layers.Layer:
+    """A ReLU dense layer computing in this model's dtype policy."""
+    return keras.layers.Dense(units, activation='relu',
+                              dtype=self.dtype_policy)
+
   def img_step(self, state: State, action: tf.Tensor) -> State:
     raise NotImplementedError
 

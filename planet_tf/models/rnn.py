@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-import keras
 import tensorflow as tf
 
 from planet_tf.models.base import LatentModel, State
@@ -31,8 +30,7 @@ class RNN(LatentModel):
     super().__init__(action_size, embed_size, **kwargs)
     policy = self.dtype_policy
     self.deter_size = deter_size
-    self.input_layer = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.input_layer = self.hidden_layer(hidden_size)
     self.cell = GRUCell(deter_size, dtype=policy)
     self.build_for()
 

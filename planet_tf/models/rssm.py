@@ -52,14 +52,11 @@ class RSSM(LatentModel):
     policy = self.dtype_policy
     self.stoch_size = stoch_size
     self.deter_size = deter_size
-    self.prior_input = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.prior_input = self.hidden_layer(hidden_size)
     self.cell = GRUCell(deter_size, dtype=policy)
-    self.prior_hidden = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.prior_hidden = self.hidden_layer(hidden_size)
     self.prior_head = GaussianHead(stoch_size, min_std, dtype=policy)
-    self.post_hidden = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.post_hidden = self.hidden_layer(hidden_size)
     self.post_head = GaussianHead(stoch_size, min_std, dtype=policy)
     self.build_for()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-import keras
 import tensorflow as tf
 
 from planet_tf.models.base import LatentModel, State
@@ -27,11 +26,9 @@ class SSM(LatentModel):
     super().__init__(action_size, embed_size, **kwargs)
     policy = self.dtype_policy
     self.stoch_size = stoch_size
-    self.prior_hidden = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.prior_hidden = self.hidden_layer(hidden_size)
     self.prior_head = GaussianHead(stoch_size, min_std, dtype=policy)
-    self.post_hidden = keras.layers.Dense(
-        hidden_size, activation='relu', dtype=policy)
+    self.post_hidden = self.hidden_layer(hidden_size)
     self.post_head = GaussianHead(stoch_size, min_std, dtype=policy)
     self.build_for()
 
