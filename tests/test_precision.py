@@ -53,7 +53,9 @@ def test_mixed_precision_computes_in_bfloat16_with_float32_weights(tiny_config):
 
 def test_mixed_precision_loss_is_close_to_float32(tiny_config):
   """Same weights, same sampling noise: bfloat16's 8-bit mantissa moves
-  each term by well under 1%."""
+  each term by well under 1%. The KL is a small difference of log-densities
+  (0.3 nats here), so its error is judged in nats: under 0.02, below 1% of
+  the 3 free nats that clip it."""
   plain = WorldModel(tiny_config, 6)
   mixed = WorldModel(tiny_config.replace(mixed_precision=True), 6)
   _copy_weights(plain, mixed)
@@ -65,8 +67,10 @@ def test_mixed_precision_loss_is_close_to_float32(tiny_config):
     terms.append(metrics)
   for key in ('image_nll', 'reward_nll', 'kl', 'loss'):
     assert terms[1][key].dtype == tf.float32
+  for key in ('image_nll', 'reward_nll', 'loss'):
     np.testing.assert_allclose(terms[1][key], terms[0][key], rtol=1e-2,
                                err_msg=key)
+  np.testing.assert_allclose(terms[1]['kl'], terms[0]['kl'], atol=0.02)
 
 
 def test_mixed_precision_chunked_gradients_are_as_precise_as_plain(
