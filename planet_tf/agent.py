@@ -26,7 +26,7 @@ def make_planner(config: Config, action_size: int):
       planning.PLANNERS[config.planner], action_size=action_size,
       horizon=config.horizon, iterations=config.iterations,
       candidates=config.candidates, top_k=config.top_k,
-      std_estimator=config.cem_std)
+      std_estimator=config.cem_std, groups=config.planner_groups)
 
 
 class Agent:

@@ -211,24 +211,27 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
                      seconds, train_step_flops(c, action_size), rate))
     rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
   state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
-  for xla in (jit or c.xla_planner, not (jit or c.xla_planner)):
+  configured = jit or c.xla_planner
+  # The configured planner first, then XLA toggled and one group of all J.
+  for xla, groups in ((configured, c.planner_groups),
+                      (not configured, c.planner_groups), (configured, 1)):
     planner = tf.function(lambda s: planning.cem(
         wm.dynamics, wm.reward.mean, s, action_size=6, horizon=c.horizon,
-        iterations=c.iterations, candidates=c.candidates, top_k=c.top_k),
-        jit_compile=xla)
+        iterations=c.iterations, candidates=c.candidates, top_k=c.top_k,
+        groups=groups), jit_compile=xla)
     start = time.perf_counter()
     planner(state).numpy()
     first = time.perf_counter() - start
     seconds = median_time(lambda: planner(state).numpy(), repeats)
-    rows.append(_row(f'CEM J={c.candidates} H={c.horizon} I={c.iterations} '
-                     f'xla={xla}', seconds, cem_flops(c, 6), rate))
+    name = f'J={c.candidates} H={c.horizon} I={c.iterations} xla={xla} groups={groups}'
+    rows.append(_row(f'CEM {name}', seconds, cem_flops(c, 6), rate))
     rows.append(f'  trace + compile and first call {first:.1f} s')
-    agent = Agent(wm, c.replace(xla_planner=xla))
+    agent = Agent(wm, c.replace(xla_planner=xla, planner_groups=groups))
     agent.reset()
     frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     seconds = median_time(lambda: agent.act(frame, explore=True), repeats)
-    rows.append(_row(f'agent step (posterior + CEM) xla={xla}', seconds,
-                     cem_flops(c, 6), rate))
+    rows.append(_row(f'agent step (posterior + CEM) xla={xla} groups={groups}',
+                     seconds, cem_flops(c, 6), rate))
   return rows
 
 

@@ -89,6 +89,10 @@ class Config:
   # numbers ignore TF's seeds, so planned episodes are no longer
   # reproducible from --seed.
   xla_planner: bool = False
+  # The planner rolls its J candidates out in this many independent groups,
+  # which TF runs concurrently on its inter-op threads: same values, and
+  # faster on a 2-core CPU (README benchmark). 1: one rollout of all J.
+  planner_groups: int = 2
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
   # bfloat16 units; no loss scaling is needed (float32's exponent range).
@@ -197,7 +201,7 @@ def validate(config: Config) -> None:
       'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
       'collect_interval', 'total_episodes', 'horizon', 'iterations',
       'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
-      'adam_epsilon', 'grad_clip_norm', 'backward_chunks')
+      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups')
   for key in positive:
     if getattr(config, key) <= 0:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
@@ -219,6 +223,10 @@ def validate(config: Config) -> None:
   if config.top_k > config.candidates:
     errors.append(f'--top_k={config.top_k} exceeds --candidates='
                   f'{config.candidates}: choose top_k <= candidates.')
+  if config.planner_groups > config.candidates:
+    errors.append(f'--planner_groups={config.planner_groups} exceeds '
+                  f'--candidates={config.candidates}: use at most one group '
+                  'per candidate (1 or 2 are the useful values).')
   if config.top_k < 2:
     errors.append('--top_k must be at least 2 to refit a standard deviation.')
   if config.seed_episodes > config.total_episodes:

@@ -22,8 +22,9 @@ def test_benchmark_runs_at_tiny_sizes_and_prints_every_figure():
   assert result.returncode == 0, result.stderr[-2000:]
   out = result.stdout
   for needle in ('numpy', 'tf.matmul', 'train step B=2 L=6 A=1',
-                 'train step B=2 L=6 A=6', 'CEM J=16 H=3 I=2 xla=True',
-                 'CEM J=16 H=3 I=2 xla=False', 'agent step',
+                 'train step B=2 L=6 A=6', 'CEM J=16 H=3 I=2 xla=True groups=2',
+                 'CEM J=16 H=3 I=2 xla=False groups=2',
+                 'CEM J=16 H=3 I=2 xla=False groups=1', 'agent step',
                  'trace', 'peak resident memory', 'GFLOP/s',
                  'only train steps A=6, backward_chunks=10',
                  'only train steps A=6, backward_chunks=1'):

@@ -142,3 +142,10 @@ def test_cli_reports_bad_input_before_any_work(tmp_path):
   assert not os.listdir(tmp_path)  # Nothing written.
   result = _cli(f'--logdir={tmp_path}', 'extra')
   assert result.returncode != 0 and 'Unexpected arguments' in result.stderr
+
+
+def test_planner_groups_must_fit_the_candidates():
+  with pytest.raises(ValueError, match='planner_groups=40 exceeds --candidates=32'):
+    config_lib.resolve(['debug'], dict(planner_groups=40))
+  with pytest.raises(ValueError, match='planner_groups must be positive'):
+    config_lib.resolve(['debug'], dict(planner_groups=0))

@@ -63,3 +63,15 @@ def test_evaluate_sequences_sums_rewards_of_the_next_h_states():
   positions = 0.1 * np.arange(1, 5)[:, None] * np.ones(2)  # s_{t+1..t+4}
   expected = -np.sum((positions - TARGET) ** 2)
   np.testing.assert_allclose(returns, np.full((1, 3), expected), rtol=1e-5)
+
+
+def test_evaluate_sequences_in_groups_gives_the_same_returns():
+  # 2 beliefs x 5 candidates = 10 rollouts, split unevenly into 3 groups.
+  state = {'pos': tf.constant([[0.0, 0.0], [0.5, 0.5]])}
+  actions = tf.random.stateless_uniform([2, 5, 4, 2], [1, 2], -1.0, 1.0)
+  whole = planning.evaluate_sequences(PointMass(), reward_fn, state, actions)
+  for groups in (2, 3):
+    parts = tf.function(planning.evaluate_sequences)(
+        PointMass(), reward_fn, state, actions, groups)
+    np.testing.assert_allclose(parts, whole, rtol=1e-6)
+  assert whole.shape == (2, 5)
