@@ -1,10 +1,12 @@
-"""Learning curves of one run: train and test return per collected episode.
+"""Learning curves of runs: train and test return per collected episode.
 
   python reproduce/run_curves.py --logdir=runs/cpu_cheetah --out=results/cpu/cheetah_run_seed1 \
       --random_mean=13 --random_low=6 --random_high=26
 
 Writes <out>.{png,pdf} and <out>.md (the numbers plotted). The optional
 random-policy reference is drawn as a line and band, labelled as given.
+Several comma-separated --logdir values overlay their runs in one figure,
+named by --labels (e.g. the same budget with and without a flag).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -58,39 +60,53 @@ def markdown(summary: Dict[str, list], title: str) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def plot(summary: Dict[str, list], title: str, stem: str,
+def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
          random: Optional[tuple] = None,
          seed_episodes: Optional[int] = None) -> List[str]:
-  """Draws the curves; `random` is (mean, low, high, label) or None; a
-  dotted line marks the end of the random seed episodes."""
+  """Draws the curves of each (label, summary); `random` is (mean, low,
+  high, label) or None; a dotted line marks the end of the random seed
+  episodes. One run keeps grey train and blue test curves; several runs
+  take one colour each, train returns thin, test points with error bars."""
   plt = plotting.pyplot()
   figure, axis = plt.subplots(figsize=(6.4, 4.0))
-  axis.plot(summary['episode'], summary['train_return'], '.-', color='#888888',
-            label='train return (exploration noise)')
-  if summary['test_episode']:
-    axis.errorbar(
-        summary['test_episode'], summary['test_mean'],
-        yerr=[[m - lo for m, lo in zip(summary['test_mean'], summary['test_min'])],
-              [hi - m for m, hi in zip(summary['test_mean'], summary['test_max'])]],
-        fmt='o-', color='#1f77b4', capsize=3, label='test return: mean, min-max')
+  several = len(summaries) > 1
+  for index, (label, summary) in enumerate(summaries):
+    color = plotting.COLORS[index % len(plotting.COLORS)]
+    prefix = f'{label}: ' if several else ''
+    axis.plot(summary['episode'], summary['train_return'], '.-',
+              color=color if several else '#888888',
+              alpha=0.45 if several else 1.0, markersize=3 if several else 6,
+              label=f'{prefix}train return (exploration noise)')
+    if summary['test_episode']:
+      axis.errorbar(
+          summary['test_episode'], summary['test_mean'],
+          yerr=[[m - lo for m, lo in zip(summary['test_mean'], summary['test_min'])],
+                [hi - m for m, hi in zip(summary['test_mean'], summary['test_max'])]],
+          fmt='o-', color=color, capsize=3,
+          label=f'{prefix}test return: mean, min-max')
   if random:
     mean, low, high, label = random
-    axis.axhline(mean, color='#d62728', linestyle='--', label=label)
-    axis.axhspan(low, high, color='#d62728', alpha=0.1)
+    axis.axhline(mean, color='#555555' if several else '#d62728',
+                 linestyle='--', label=label)
+    axis.axhspan(low, high, color='#555555' if several else '#d62728',
+                 alpha=0.1)
   if seed_episodes:
     axis.axvline(seed_episodes + 0.5, color='#555555', linestyle=':',
                  label=f'after {seed_episodes} random seed episodes: planning')
   axis.set_xlabel('collected episodes')
   axis.set_ylabel('return')
   axis.set_title(title, fontsize=10)
-  axis.legend(fontsize=8)
+  axis.legend(fontsize=7 if several else 8)
   paths = plotting.save_figure(figure, stem)
   plt.close(figure)
   return paths
 
 
 def define_flags() -> None:
-  flags.DEFINE_string('logdir', None, 'The run directory to plot.')
+  flags.DEFINE_list('logdir', None, 'The run directory to plot, or several '
+                    '(comma-separated) to overlay.')
+  flags.DEFINE_list('labels', None, 'One legend label per --logdir (needed '
+                    'with several runs).')
   flags.DEFINE_string('out', None, 'Output stem: writes <out>.png/.pdf/.md.')
   flags.DEFINE_string('title', None, 'Figure title (default: task, budget).')
   flags.DEFINE_float('random_mean', None, 'A random policy\'s mean return.')
@@ -105,23 +121,30 @@ def main(argv) -> None:
   values = flags.FLAGS
   if not values.logdir or not values.out:
     sys.exit('Error: pass --logdir=<run directory> and --out=<output stem>.')
+  labels = values.labels or ([''] if len(values.logdir) == 1 else None)
+  if not labels or len(labels) != len(values.logdir):
+    sys.exit(f'Error: pass one --labels entry per --logdir '
+             f'({len(values.logdir)} run directories given).')
   try:
-    rows = read_rows(values.logdir)
+    runs = [(logdir, read_rows(logdir)) for logdir in values.logdir]
   except ValueError as error:
     sys.exit(f'Error: {error}')
-  config = common.read_config(values.logdir) or {}
+  config = common.read_config(values.logdir[0]) or {}
+  rows = runs[0][1]
   title = values.title or (f"{config.get('task', '?')}, seed {config.get('seed', '?')}, "
                            f'{len(rows)} of {config.get("total_episodes", "?")} episodes')
-  summary = summarise(rows)
+  summaries = [(label, summarise(rows)) for label, (_, rows) in zip(labels, runs)]
   random = None
   if values.random_mean is not None:
     random = (values.random_mean, values.random_low or values.random_mean,
               values.random_high or values.random_mean, values.random_label)
   os.makedirs(os.path.dirname(os.path.abspath(values.out)), exist_ok=True)
-  for path in plot(summary, title, values.out, random,
+  for path in plot(summaries, title, values.out, random,
                    config.get('seed_episodes')):
     print('wrote', path)
-  common.write_atomic(values.out + '.md', markdown(summary, title).encode())
+  tables = [markdown(summary, f'{title}: {label}' if label else title)
+            for label, summary in summaries]
+  common.write_atomic(values.out + '.md', '\n'.join(tables).encode())
   print('wrote', values.out + '.md')
 
 

@@ -43,3 +43,31 @@ def test_script_writes_png_pdf_and_table(tmp_path):
        f'--logdir={tmp_path}/missing', f'--out={out}'],
       capture_output=True, text=True, timeout=120)
   assert result.returncode != 0 and 'metrics.jsonl does not exist' in result.stderr
+
+
+def test_script_overlays_several_runs_with_labels(tmp_path):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  runs = []
+  for name, scale in (('a', 1.0), ('b', 2.0)):
+    run = tmp_path / name
+    run.mkdir()
+    rows = [dict(r, train_return=scale * r['train_return']) for r in ROWS]
+    (run / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    (run / 'config.json').write_text(json.dumps({'task': 'cheetah_run', 'seed': 1,
+                                                 'total_episodes': 4}))
+    runs.append(str(run))
+  out = str(tmp_path / 'overlay')
+  script = os.path.join(root, 'reproduce', 'run_curves.py')
+  result = subprocess.run(
+      [sys.executable, script, f'--logdir={",".join(runs)}',
+       '--labels=warm-up,no warm-up', f'--out={out}'],
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  table = open(out + '.md').read()
+  assert 'episodes: warm-up' in table and 'episodes: no warm-up' in table
+  assert '| 3 | 20.0 |  |' in table and '| 3 | 40.0 |  |' in table
+  assert os.path.getsize(out + '.png') > 0
+  result = subprocess.run(
+      [sys.executable, script, f'--logdir={",".join(runs)}', f'--out={out}'],
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode != 0 and 'one --labels entry per --logdir' in result.stderr

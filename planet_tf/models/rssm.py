@@ -84,7 +84,7 @@ class RSSM(LatentModel):
   def rollout_features(self, actions: tf.Tensor, state: State,
                        noise: Optional[tf.Tensor]) -> tf.Tensor:
     """The prior rollout of `img_step`, restructured for the planner's
-    J x H x I steps (README benchmark: the CEM call about 15% faster).
+    J x H x I steps (faster: README benchmark).
 
     The same mathematics with fewer ops per step: the actions' share of the
     input layer, [s, a] W = s W_s + a W_a, is one matmul over all steps
