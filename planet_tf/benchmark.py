@@ -6,8 +6,10 @@ agent step (posterior update + plan), one environment step with rendering at
 each task's action repeat, the trace + compile time of the training step and
 of the planner, and the peak resident memory. In the same run it measures the
 machine's fp32 matmul rate (numpy and tf.matmul, 2048 x 2048) and prints
-each hot path's achieved GFLOP/s and its share of that rate. FLOPs are
-counted from the layer shapes (backward = 2 x forward).
+each hot path's achieved GFLOP/s and its share of that rate, and its share
+of numpy's rate measured just before each of its calls (steadier on a shared
+machine, where the rate drifts). FLOPs are counted from the layer shapes
+(backward = 2 x forward).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import multiprocessing
 import resource
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 from absl import app, flags
@@ -51,6 +53,42 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
     fn()
     times.append(time.perf_counter() - start)
   return statistics.median(times)
+
+
+MATMUL_SIZE = 2048  # The reference product: (2048 x 2048) @ (2048 x 2048).
+
+
+def reference_matrix() -> np.ndarray:
+  """The float32 matrix whose square is the reference matmul."""
+  return np.random.default_rng(0).standard_normal(
+      (MATMUL_SIZE, MATMUL_SIZE)).astype(np.float32)
+
+
+def numpy_rate_now(a: np.ndarray, tries: int = 3) -> float:
+  """numpy's GFLOP/s on `a @ a` right now: the best of `tries` calls."""
+  best = float('inf')
+  for _ in range(tries):
+    start = time.perf_counter()
+    a @ a
+    best = min(best, time.perf_counter() - start)
+  return 2 * MATMUL_SIZE ** 3 / best / 1e9
+
+
+def time_beside_numpy(fn: Callable[[], object], repeats: int,
+                      a: np.ndarray) -> Tuple[float, float]:
+  """(median wall time of `fn`, median numpy rate measured just before each
+  call), over `repeats` calls after one warm-up call. On a shared machine
+  the matmul rate drifts within a run (measured here: 88 to 186 GFLOP/s in
+  one minute), so a share against the rate beside each call is steadier
+  than one against the rate at the start."""
+  fn()
+  times, rates = [], []
+  for _ in range(repeats):
+    rates.append(numpy_rate_now(a))
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times), statistics.median(rates)
 
 
 def _conv_flops(size: int, kernel: int, cin: int, cout: int) -> int:
@@ -110,8 +148,8 @@ def cem_flops(c: config_lib.Config, action_size: int) -> int:
 def matmul_rates(repeats: int) -> Dict[str, float]:
   """Best-of-medians fp32 GFLOP/s of numpy and tf.matmul at 2048 x 2048."""
   import tensorflow as tf
-  a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-  flop = 2 * 2048 ** 3
+  a = reference_matrix()
+  flop = 2 * MATMUL_SIZE ** 3
   ta = tf.constant(a)
   tf_matmul = lambda: tf.matmul(ta, ta).numpy()
   rates = {}
@@ -176,10 +214,14 @@ def _config(sizes: str) -> config_lib.Config:
       horizon=3, iterations=2))
 
 
-def _row(name: str, seconds: float, flop: int, rate: float) -> str:
-  gflops = flop / seconds / 1e9 if flop else 0.0
-  share = f'{100 * gflops / rate:5.1f}%' if flop else '     -'
-  return f'{name:<40} {seconds * 1e3:10.1f} ms {gflops:9.1f} GFLOP/s {share}'
+def _row(name: str, seconds: float, flop: int, rate: float,
+         beside: float) -> str:
+  """One hot path: time, GFLOP/s, share of the run's numpy rate `rate` and
+  of the numpy rate `beside` its calls."""
+  gflops = flop / seconds / 1e9
+  return (f'{name:<48} {seconds * 1e3:9.1f} ms {gflops:7.1f} GFLOP/s '
+          f'{100 * gflops / rate:5.1f}% {100 * gflops / beside:5.1f}% '
+          f'(numpy beside: {beside:.0f})')
 
 
 def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
@@ -191,6 +233,7 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   from planet_tf.world_model import WorldModel
   rows = []
   rng = np.random.default_rng(0)
+  a = reference_matrix()
   for action_size in (1, 6):
     wm = WorldModel(c, action_size)
     optimizer = training.make_optimizer(c)
@@ -206,9 +249,10 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     start = time.perf_counter()
     float(step(*batch)['loss'])
     first = time.perf_counter() - start
-    seconds = median_time(lambda: float(step(*batch)['loss']), repeats)
+    seconds, beside = time_beside_numpy(
+        lambda: float(step(*batch)['loss']), repeats, a)
     rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
-                     seconds, train_step_flops(c, action_size), rate))
+                     seconds, train_step_flops(c, action_size), rate, beside))
     rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
   state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
   configured = jit or c.xla_planner
@@ -222,16 +266,18 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     start = time.perf_counter()
     planner(state).numpy()
     first = time.perf_counter() - start
-    seconds = median_time(lambda: planner(state).numpy(), repeats)
+    seconds, beside = time_beside_numpy(
+        lambda: planner(state).numpy(), repeats, a)
     name = f'J={c.candidates} H={c.horizon} I={c.iterations} xla={xla} groups={groups}'
-    rows.append(_row(f'CEM {name}', seconds, cem_flops(c, 6), rate))
+    rows.append(_row(f'CEM {name}', seconds, cem_flops(c, 6), rate, beside))
     rows.append(f'  trace + compile and first call {first:.1f} s')
     agent = Agent(wm, c.replace(xla_planner=xla, planner_groups=groups))
     agent.reset()
     frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    seconds = median_time(lambda: agent.act(frame, explore=True), repeats)
+    seconds, beside = time_beside_numpy(
+        lambda: agent.act(frame, explore=True), repeats, a)
     rows.append(_row(f'agent step (posterior + CEM) xla={xla} groups={groups}',
-                     seconds, cem_flops(c, 6), rate))
+                     seconds, cem_flops(c, 6), rate, beside))
   return rows
 
 
@@ -260,7 +306,8 @@ def main(argv) -> None:
   rate = rates['numpy']
   for name, value in rates.items():
     print(f'matmul 2048x2048 fp32 {name:<10} {value:8.1f} GFLOP/s', flush=True)
-  print('shares below are of the numpy rate', flush=True)
+  print('hot path, median time, GFLOP/s, share of the numpy rate above, '
+        'share of the numpy rate measured beside its calls', flush=True)
   for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate):
     print(row, flush=True)
   if FLAGS.envs:

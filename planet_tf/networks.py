@@ -13,7 +13,6 @@ distributions, losses and recurrent states stay in float32.
 from __future__ import annotations
 
 import math
-from typing import Tuple
 
 import keras
 import tensorflow as tf
@@ -197,33 +196,4 @@ class GRUCell(keras.layers.Layer):
     gates = tf.cast(self.gates(tf.concat([x, h], -1)), h.dtype)
     reset, update = tf.split(gates, 2, -1)
     candidate = self.candidate(tf.concat([x, reset * h], -1))
-    return update * h + (1.0 - update) * tf.cast(candidate, h.dtype)
-
-  def split_weights(self) -> Tuple[tf.Tensor, ...]:
-    """The kernels split by what they multiply, in the compute dtype: x's
-    share of gates and candidate side by side (one matmul), h's share of the
-    gates, and r * h's share of the candidate. Loops call it once, outside."""
-    dtype = self.compute_dtype
-    inputs = self.gates.kernel.shape[0] - self.units
-    gates = tf.cast(self.gates.kernel, dtype)
-    candidate = tf.cast(self.candidate.kernel, dtype)
-    x_kernel = tf.concat([gates[:inputs], candidate[:inputs]], 1)
-    x_bias = tf.cast(tf.concat([self.gates.bias, self.candidate.bias], 0), dtype)
-    return x_kernel, x_bias, gates[inputs:], candidate[inputs:]
-
-  def step(self, x: tf.Tensor, h: tf.Tensor,
-           weights: Tuple[tf.Tensor, ...]) -> tf.Tensor:
-    """`call(x, h)` with `split_weights()`: [x, h] W computed as
-    x W_x + h W_h, without concatenations. For the planner's long rollouts
-    of 1000 rows. Training keeps `call`: with `step`, the gradient passes
-    through per-step slices of the kernels, and the training step's share
-    of the matmul rate fell from 54-59% to 48-51% (3 A/B pairs here)."""
-    x_kernel, x_bias, h_kernel, rh_kernel = weights
-    dtype = x_kernel.dtype
-    x_part = tf.matmul(tf.cast(x, dtype), x_kernel) + x_bias
-    x_gates, x_candidate = tf.split(x_part, [2 * self.units, self.units], -1)
-    gates = tf.sigmoid(x_gates + tf.matmul(tf.cast(h, dtype), h_kernel))
-    reset, update = tf.split(tf.cast(gates, h.dtype), 2, -1)
-    candidate = tf.tanh(
-        x_candidate + tf.matmul(tf.cast(reset * h, dtype), rh_kernel))
     return update * h + (1.0 - update) * tf.cast(candidate, h.dtype)

@@ -40,14 +40,14 @@ def evaluate_sequences(model: LatentModel, reward_fn: RewardFn, state: State,
   rows = flat.shape[0]
   if groups > 1 and rows is not None and rows >= groups:
     sizes = [rows // groups + (i < rows % groups) for i in range(groups)]
-    parts = zip(tf.split(flat, sizes), *(tf.split(v, sizes) for v in start.values()))
-    features = [model.imagine_features(part[0], dict(zip(start, part[1:])))
-                for part in parts]
+    parts = zip(tf.split(flat, sizes),
+                *(tf.split(value, sizes) for value in start.values()))
+    parts = [(part[0], dict(zip(start, part[1:]))) for part in parts]
   else:
-    features = [model.imagine_features(flat, start)]
-  returns = tf.concat(
-      [tf.reduce_sum(reward_fn(part), 1) for part in features], 0)
-  return tf.reshape(returns, [batch, candidates])
+    parts = [(flat, start)]
+  returns = [tf.reduce_sum(reward_fn(model.features(model.imagine(*part))), 1)
+             for part in parts]
+  return tf.reshape(tf.concat(returns, 0), [batch, candidates])
 
 
 def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,

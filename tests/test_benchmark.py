@@ -25,7 +25,7 @@ def test_benchmark_runs_at_tiny_sizes_and_prints_every_figure():
                  'train step B=2 L=6 A=6', 'CEM J=16 H=3 I=2 xla=True groups=2',
                  'CEM J=16 H=3 I=2 xla=False groups=2',
                  'CEM J=16 H=3 I=2 xla=False groups=1', 'agent step',
-                 'trace', 'peak resident memory', 'GFLOP/s',
+                 'trace', 'peak resident memory', 'GFLOP/s', 'numpy beside',
                  'only train steps A=6, backward_chunks=10',
                  'only train steps A=6, backward_chunks=1'):
     assert needle in out, needle

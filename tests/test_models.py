@@ -2,7 +2,6 @@ import numpy as np
 import tensorflow as tf
 
 from planet_tf.models import make_model
-from planet_tf.models.base import LatentModel
 from planet_tf.models.rssm import RSSM
 
 
@@ -66,25 +65,3 @@ def test_prior_ignores_the_observation_posterior_uses_it():
   np.testing.assert_allclose(p1['mean'], p2['mean'])
   assert not np.allclose(q1['mean'], q2['mean'])
   assert isinstance(model, RSSM) and model.stochastic
-
-
-def test_rssm_planner_rollout_equals_the_plain_prior_rollout():
-  """The restructured rollout (split weights, one matmul for the actions'
-  share, features only) computes the values of img_step over time."""
-  model = make_model('rssm', action_size=2, embed_size=8, stoch_size=3,
-                     deter_size=5, hidden_size=7, min_std=0.1)
-  start = model.imagine(tf.random.normal([4, 1, 2]), model.initial(4))
-  start = {k: v[:, 0] for k, v in start.items()}
-  actions, noise = tf.random.normal([4, 6, 2]), tf.random.normal([6, 4, 3])
-  fast = tf.function(model.rollout_features)(actions, start, noise)
-  plain = LatentModel.rollout_features(model, actions, start, noise)
-  assert fast.shape == plain.shape == (4, 6, 8)
-  np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-5)
-  # The plain rollout is img_step applied step by step with that noise.
-  state = start
-  for t in range(6):
-    state = model.img_step(state, actions[:, t], noise[t])
-    np.testing.assert_allclose(plain[:, t], model.features(state), atol=1e-5)
-  # imagine_features draws the noise itself: same shape, finite values.
-  drawn = model.imagine_features(actions, start)
-  assert drawn.shape == (4, 6, 8) and np.all(np.isfinite(drawn))

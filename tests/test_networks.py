@@ -51,11 +51,3 @@ def test_gru_cell_matches_its_equations():
   c = np.tanh(np.concatenate([x, r * h], -1) @ wc + bc)
   np.testing.assert_allclose(out, u * h + (1 - u) * c, atol=1e-5)
   np.testing.assert_array_equal(bg, 1.0)
-
-
-def test_gru_cell_step_with_split_weights_equals_call():
-  cell = GRUCell(3)
-  x, h = tf.random.normal([5, 4]), tf.random.normal([5, 3])
-  expected = cell(x, h)
-  np.testing.assert_allclose(cell.step(x, h, cell.split_weights()), expected,
-                             rtol=1e-5, atol=1e-6)

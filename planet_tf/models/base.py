@@ -5,8 +5,6 @@ transition p(s_t | s_{t-1}, a_t) (actions indexed as in `replay`), `obs_step`
 the posterior q(s_t | s_{t-1}, a_t, o_t), which calls `img_step` once and
 returns both. `observe` and `imagine` run them over time as symbolic loops
 (`tf.scan`): a Python-unrolled 50-step loop measured 90 s to trace here.
-`imagine_features` is what the planner scores: the features of a prior
-rollout, which a model may compute faster than `imagine` (the RSSM does).
 Objectives, planner and agent use only this contract and never branch on the
 model type.
 """
@@ -64,10 +62,7 @@ class LatentModel(keras.layers.Layer):
     return keras.layers.Dense(units, activation='relu',
                               dtype=self.dtype_policy)
 
-  def img_step(self, state: State, action: tf.Tensor,
-               noise: Optional[tf.Tensor] = None) -> State:
-    """The prior step. `noise` (batch, stoch) is the standard-normal draw of
-    the stochastic sample (None: drawn here); deterministic models ignore it."""
+  def img_step(self, state: State, action: tf.Tensor) -> State:
     raise NotImplementedError
 
   def obs_step(self, state: State, action: tf.Tensor,
@@ -100,27 +95,6 @@ class LatentModel(keras.layers.Layer):
     with (B, T, size) tensors."""
     prior = tf.scan(self.img_step, _time_major(actions), initializer=state)
     return _batch_major(prior)
-
-  def imagine_features(self, actions: tf.Tensor, state: State) -> tf.Tensor:
-    """Features (B, T, F) of the prior rolled forward from `state` with
-    actions (B, T, A), one sampled trajectory each: what the planner scores.
-    The transition noise of all T steps is drawn up front, in one op."""
-    noise = None
-    if self.stochastic:
-      shape = tf.shape(actions)
-      noise = tf.random.normal([shape[1], shape[0], self.state_sizes['stoch']])
-    return self.rollout_features(actions, state, noise)
-
-  def rollout_features(self, actions: tf.Tensor, state: State,
-                       noise: Optional[tf.Tensor]) -> tf.Tensor:
-    """`imagine_features` given the noise (T, B, stoch) of every sample
-    (None for deterministic models): `features(imagine(...))` with that noise.
-    Models may override it with a faster computation of the same values."""
-    if noise is None:
-      return self.features(self.imagine(actions, state))
-    step = lambda previous, inputs: self.img_step(previous, *inputs)
-    states = tf.scan(step, (_time_major(actions), noise), initializer=state)
-    return self.features(_batch_major(states))
 
   def build_for(self) -> None:
     """Creates every variable by running one step on dummy inputs, so that

@@ -10,7 +10,7 @@ observation-free transitions that planning uses (the paper's point).
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import tensorflow as tf
 
@@ -46,9 +46,7 @@ class RNN(LatentModel):
     x = self.input_layer(tf.concat([action, embed], -1))
     return {'deter': self.cell(x, state['deter'])}
 
-  def img_step(self, state: State, action: tf.Tensor,
-               noise: Optional[tf.Tensor] = None) -> State:
-    del noise  # Nothing is sampled.
+  def img_step(self, state: State, action: tf.Tensor) -> State:
     batch = tf.shape(action)[0]
     return self._step(state, action, tf.zeros([batch, self.embed_size]))
 

@@ -10,7 +10,7 @@ is no deterministic shortcut from the observation to the reconstruction.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import keras
 import tensorflow as tf
@@ -37,13 +37,9 @@ class GaussianHead(keras.layers.Layer):
     return mean, tf.nn.softplus(std) + self.min_std
 
 
-def sample(mean: tf.Tensor, std: tf.Tensor,
-           noise: Optional[tf.Tensor] = None) -> tf.Tensor:
-  """A reparameterised sample of N(mean, std^2); `noise` is the standard
-  normal draw (None: drawn here)."""
-  if noise is None:
-    noise = tf.random.normal(tf.shape(mean))
-  return mean + std * noise
+def sample(mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:
+  """A reparameterised sample of N(mean, std^2)."""
+  return mean + std * tf.random.normal(tf.shape(mean))
 
 
 class RSSM(LatentModel):
@@ -73,44 +69,12 @@ class RSSM(LatentModel):
   def feature_size(self) -> int:
     return self.stoch_size + self.deter_size
 
-  def img_step(self, state: State, action: tf.Tensor,
-               noise: Optional[tf.Tensor] = None) -> State:
+  def img_step(self, state: State, action: tf.Tensor) -> State:
     x = self.prior_input(tf.concat([state['stoch'], action], -1))
     deter = self.cell(x, state['deter'])
     mean, std = self.prior_head(self.prior_hidden(deter))
-    return {'mean': mean, 'std': std, 'stoch': sample(mean, std, noise),
+    return {'mean': mean, 'std': std, 'stoch': sample(mean, std),
             'deter': deter}
-
-  def rollout_features(self, actions: tf.Tensor, state: State,
-                       noise: Optional[tf.Tensor]) -> tf.Tensor:
-    """The prior rollout of `img_step`, restructured for the planner's
-    J x H x I steps (faster: README benchmark).
-
-    The same mathematics with fewer ops per step: the actions' share of the
-    input layer, [s, a] W = s W_s + a W_a, is one matmul over all steps
-    before the loop; the GRU runs on its split weights (no concatenations,
-    `GRUCell.step`); only the features are kept, not mean and std.
-    """
-    if self.compute_dtype != 'float32':  # Mixed precision: the plain path.
-      return super().rollout_features(actions, state, noise)
-    kernel, bias = self.prior_input.kernel, self.prior_input.bias
-    stoch_kernel, action_kernel = kernel[:self.stoch_size], kernel[self.stoch_size:]
-    steps = actions.shape[1] or tf.shape(actions)[1]
-    action_part = tf.einsum('bta,ah->tbh', actions, action_kernel) + bias
-    gru = self.cell.split_weights()
-
-    def body(t, stoch, deter, features):
-      x = tf.nn.relu(tf.matmul(stoch, stoch_kernel) + action_part[t])
-      deter = self.cell.step(x, deter, gru)
-      mean, std = self.prior_head(self.prior_hidden(deter))
-      stoch = sample(mean, std, noise[t])
-      return t + 1, stoch, deter, features.write(t, tf.concat([stoch, deter], -1))
-
-    features = tf.TensorArray(tf.float32, size=steps)
-    _, _, _, features = tf.while_loop(
-        lambda t, *_: t < steps, body,
-        (tf.constant(0), state['stoch'], state['deter'], features))
-    return tf.transpose(features.stack(), [1, 0, 2])
 
   def obs_step(self, state: State, action: tf.Tensor,
                embed: tf.Tensor) -> Tuple[State, State]:

@@ -8,7 +8,7 @@ Features are s_t alone: nothing deterministic carries information over time.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import tensorflow as tf
 
@@ -41,11 +41,10 @@ class SSM(LatentModel):
   def feature_size(self) -> int:
     return self.stoch_size
 
-  def img_step(self, state: State, action: tf.Tensor,
-               noise: Optional[tf.Tensor] = None) -> State:
+  def img_step(self, state: State, action: tf.Tensor) -> State:
     x = self.prior_hidden(tf.concat([state['stoch'], action], -1))
     mean, std = self.prior_head(x)
-    return {'mean': mean, 'std': std, 'stoch': sample(mean, std, noise)}
+    return {'mean': mean, 'std': std, 'stoch': sample(mean, std)}
 
   def obs_step(self, state: State, action: tf.Tensor,
                embed: tf.Tensor) -> Tuple[State, State]:
