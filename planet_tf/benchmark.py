@@ -39,6 +39,10 @@ def define_flags() -> None:
                     'without XLA either way.')
   flags.DEFINE_bool('mixed_precision', False, 'Networks compute in bfloat16 '
                     "with float32 weights (the config's --mixed_precision).")
+  flags.DEFINE_bool('model', True, 'Time the training step, CEM call and '
+                    'agent step (--nomodel: only the other figures).')
+  flags.DEFINE_list('action_sizes', ['1', '6'], 'Action sizes at which the '
+                    'training step is timed.')
   flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
   flags.DEFINE_bool('memory', True, 'Also measure the peak memory of a fresh '
                     'process that only runs training steps (chunked and plain).')
@@ -225,8 +229,10 @@ def _row(name: str, seconds: float, flop: int, rate: float,
 
 
 def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
-                    rate: float) -> List[str]:
-  """Times training step, CEM call and agent step; returns printed rows."""
+                    rate: float, action_sizes: Tuple[int, ...] = (1, 6)
+                    ) -> List[str]:
+  """Times the training step at each of `action_sizes`, then the CEM call
+  and the agent step (action size 6); returns the printed rows."""
   import tensorflow as tf
   from planet_tf import planning, training
   from planet_tf.agent import Agent
@@ -234,7 +240,7 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   rows = []
   rng = np.random.default_rng(0)
   a = reference_matrix()
-  for action_size in (1, 6):
+  for action_size in action_sizes:
     wm = WorldModel(c, action_size)
     optimizer = training.make_optimizer(c)
     step = training.make_train_step(wm, optimizer, c, jit_compile=jit)
@@ -254,6 +260,8 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
                      seconds, train_step_flops(c, action_size), rate, beside))
     rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
+  if action_sizes[-1] != 6:
+    wm = WorldModel(c, 6)
   state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
   configured = jit or c.xla_planner
   # The configured planner first, then XLA toggled and one group of all J.
@@ -294,9 +302,22 @@ def benchmark_envs(repeats: int) -> List[str]:
   return rows
 
 
+def _action_sizes(values: List[str]) -> Tuple[int, ...]:
+  """--action_sizes as positive integers, or a clear error."""
+  try:
+    sizes = tuple(int(v) for v in values)
+  except ValueError:
+    sizes = ()
+  if not sizes or min(sizes) < 1:
+    raise app.UsageError(f'--action_sizes={",".join(values)}: give positive '
+                         'integers, e.g. --action_sizes=1,6.')
+  return sizes
+
+
 def main(argv) -> None:
   """Prints every figure of the benchmark, one line each."""
   del argv
+  action_sizes = _action_sizes(FLAGS.action_sizes)
   runtime.prepare_tensorflow()
   c = _config(FLAGS.sizes).replace(mixed_precision=FLAGS.mixed_precision)
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
@@ -308,8 +329,9 @@ def main(argv) -> None:
     print(f'matmul 2048x2048 fp32 {name:<10} {value:8.1f} GFLOP/s', flush=True)
   print('hot path, median time, GFLOP/s, share of the numpy rate above, '
         'share of the numpy rate measured beside its calls', flush=True)
-  for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate):
-    print(row, flush=True)
+  if FLAGS.model:
+    for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate, action_sizes):
+      print(row, flush=True)
   if FLAGS.envs:
     for row in benchmark_envs(FLAGS.repeats):
       print(row, flush=True)

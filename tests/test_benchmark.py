@@ -15,28 +15,49 @@ def test_flop_counts_match_the_layer_shapes():
   assert abs(benchmark.replay_memory_gb() - 1.55) < 0.01
 
 
-def test_benchmark_runs_at_tiny_sizes_and_prints_every_figure():
-  result = subprocess.run(
+def _run_benchmark(*flags):
+  """`python -m planet_tf.benchmark --sizes=tiny --repeats=1 ...`."""
+  return subprocess.run(
       [sys.executable, '-m', 'planet_tf.benchmark', '--sizes=tiny',
-       '--repeats=1', '--noenvs'], capture_output=True, text=True, timeout=240)
+       '--repeats=1', *flags], capture_output=True, text=True, timeout=240)
+
+
+def test_benchmark_runs_at_tiny_sizes_and_prints_every_hot_path():
+  result = _run_benchmark('--noenvs', '--nomemory')
   assert result.returncode == 0, result.stderr[-2000:]
   out = result.stdout
   for needle in ('numpy', 'tf.matmul', 'train step B=2 L=6 A=1',
                  'train step B=2 L=6 A=6', 'CEM J=16 H=3 I=2 xla=True groups=2',
                  'CEM J=16 H=3 I=2 xla=False groups=2',
                  'CEM J=16 H=3 I=2 xla=False groups=1', 'agent step',
-                 'trace', 'peak resident memory', 'GFLOP/s', 'numpy beside',
-                 'only train steps A=6, backward_chunks=10',
-                 'only train steps A=6, backward_chunks=1'):
+                 'trace', 'peak resident memory', 'GFLOP/s', 'numpy beside'):
     assert needle in out, needle
+  assert 'only train steps' not in out
+
+
+def test_benchmark_measures_training_step_memory_in_fresh_processes():
+  result = _run_benchmark('--nomodel', '--noenvs')
+  assert result.returncode == 0, result.stderr[-2000:]
+  out = result.stdout
+  for needle in ('numpy', 'only train steps A=6, backward_chunks=10',
+                 'only train steps A=6, backward_chunks=1:',
+                 'replay of 1000 cartpole episodes'):
+    assert needle in out, needle
+  assert 'train step B=' not in out and 'CEM' not in out
 
 
 def test_benchmark_runs_with_mixed_precision():
-  result = subprocess.run(
-      [sys.executable, '-m', 'planet_tf.benchmark', '--sizes=tiny',
-       '--repeats=1', '--noenvs', '--nomemory', '--mixed_precision'],
-      capture_output=True, text=True, timeout=240)
+  result = _run_benchmark('--noenvs', '--nomemory', '--mixed_precision',
+                          '--action_sizes=6')
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'mixed_precision=True' in result.stdout
   assert 'train step B=2 L=6 A=6' in result.stdout
+  assert 'train step B=2 L=6 A=1' not in result.stdout
   assert 'CEM J=16 H=3 I=2 xla=True' in result.stdout
+
+
+def test_benchmark_refuses_bad_action_sizes():
+  result = _run_benchmark('--action_sizes=0,x')
+  assert result.returncode != 0
+  assert '--action_sizes=0,x' in result.stderr
+  assert 'positive integers' in result.stderr
