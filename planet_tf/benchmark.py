@@ -60,6 +60,7 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 MATMUL_SIZE = 2048  # The reference product: (2048 x 2048) @ (2048 x 2048).
+PLANNER_ACTION_SIZE = 6  # Action size of the timed CEM call and agent step.
 
 
 def reference_matrix() -> np.ndarray:
@@ -232,7 +233,7 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
                     rate: float, action_sizes: Tuple[int, ...] = (1, 6)
                     ) -> List[str]:
   """Times the training step at each of `action_sizes`, then the CEM call
-  and the agent step (action size 6); returns the printed rows."""
+  and the agent step (at PLANNER_ACTION_SIZE); returns the printed rows."""
   import tensorflow as tf
   from planet_tf import planning, training
   from planet_tf.agent import Agent
@@ -260,15 +261,19 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
                      seconds, train_step_flops(c, action_size), rate, beside))
     rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
-  if action_sizes[-1] != 6:
-    wm = WorldModel(c, 6)
-  state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
+  # Reuse the last training step's model where it has the planner's size.
+  planner_wm = (wm if action_sizes[-1] == PLANNER_ACTION_SIZE
+                else WorldModel(c, PLANNER_ACTION_SIZE))
+  state = {k: tf.zeros([1, v])
+           for k, v in planner_wm.dynamics.state_sizes.items()}
+  flop = cem_flops(c, PLANNER_ACTION_SIZE)
   configured = jit or c.xla_planner
   # The configured planner first, then XLA toggled and one group of all J.
   for xla, groups in ((configured, c.planner_groups),
                       (not configured, c.planner_groups), (configured, 1)):
     planner = tf.function(lambda s: planning.cem(
-        wm.dynamics, wm.reward.mean, s, action_size=6, horizon=c.horizon,
+        planner_wm.dynamics, planner_wm.reward.mean, s,
+        action_size=PLANNER_ACTION_SIZE, horizon=c.horizon,
         iterations=c.iterations, candidates=c.candidates, top_k=c.top_k,
         groups=groups), jit_compile=xla)
     start = time.perf_counter()
@@ -277,15 +282,15 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     seconds, beside = time_beside_numpy(
         lambda: planner(state).numpy(), repeats, a)
     name = f'J={c.candidates} H={c.horizon} I={c.iterations} xla={xla} groups={groups}'
-    rows.append(_row(f'CEM {name}', seconds, cem_flops(c, 6), rate, beside))
+    rows.append(_row(f'CEM {name}', seconds, flop, rate, beside))
     rows.append(f'  trace + compile and first call {first:.1f} s')
-    agent = Agent(wm, c.replace(xla_planner=xla, planner_groups=groups))
+    agent = Agent(planner_wm, c.replace(xla_planner=xla, planner_groups=groups))
     agent.reset()
     frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     seconds, beside = time_beside_numpy(
         lambda: agent.act(frame, explore=True), repeats, a)
     rows.append(_row(f'agent step (posterior + CEM) xla={xla} groups={groups}',
-                     seconds, cem_flops(c, 6), rate, beside))
+                     seconds, flop, rate, beside))
   return rows
 
 

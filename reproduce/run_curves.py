@@ -86,10 +86,9 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
           label=f'{prefix}test return: mean, min-max')
   if random:
     mean, low, high, label = random
-    axis.axhline(mean, color='#555555' if several else '#d62728',
-                 linestyle='--', label=label)
-    axis.axhspan(low, high, color='#555555' if several else '#d62728',
-                 alpha=0.1)
+    color = '#555555' if several else '#d62728'  # Grey beside coloured runs.
+    axis.axhline(mean, color=color, linestyle='--', label=label)
+    axis.axhspan(low, high, color=color, alpha=0.1)
   if seed_episodes:
     axis.axvline(seed_episodes + 0.5, color='#555555', linestyle=':',
                  label=f'after {seed_episodes} random seed episodes: planning')
@@ -133,7 +132,8 @@ def main(argv) -> None:
   rows = runs[0][1]
   title = values.title or (f"{config.get('task', '?')}, seed {config.get('seed', '?')}, "
                            f'{len(rows)} of {config.get("total_episodes", "?")} episodes')
-  summaries = [(label, summarise(rows)) for label, (_, rows) in zip(labels, runs)]
+  summaries = [(label, summarise(run_rows))
+               for label, (_, run_rows) in zip(labels, runs)]
   random = None
   if values.random_mean is not None:
     random = (values.random_mean, values.random_low or values.random_mean,
