@@ -51,7 +51,10 @@ class Config:
   learning_rate: float = 1e-3
   adam_epsilon: float = 1e-4
   grad_clip_norm: float = 1000.0
-  warmup_steps: int = 10000
+  # Linear learning-rate warm-up, in updates. The official camera-ready code
+  # (0c6f7d3) ramps over 10,000 trainer steps, which count samples (the batch
+  # size per update): 10,000 / 50 = 200 updates. Its later HEAD has none.
+  warmup_steps: int = 200
   batch_size: int = 50
   chunk_length: int = 50
 

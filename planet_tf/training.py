@@ -48,7 +48,12 @@ class NonFiniteError(RuntimeError):
 
 
 class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-  """lr * min(1, step / warmup_steps), the official code's schedule."""
+  """lr * min(1, step / warmup_steps), `step` counting updates.
+
+  The official code's schedule (camera-ready commit 0c6f7d3) in its units
+  converted: it ramps over 10,000 trainer steps of one sample each, that is
+  10,000 / batch size 50 = 200 updates.
+  """
 
   def __init__(self, learning_rate: float, warmup_steps: int):
     self.learning_rate = learning_rate

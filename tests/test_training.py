@@ -43,6 +43,16 @@ def test_train_step_updates_every_variable_and_warms_up(tiny_config):
   assert all(changed), 'every variable gets a gradient'
 
 
+def test_default_warmup_reaches_the_paper_rate_at_update_200():
+  """The official 10,000-sample ramp (0c6f7d3) is 200 updates of batch 50."""
+  from planet_tf.config import Config
+  config = Config()
+  schedule = training.LinearWarmup(config.learning_rate, config.warmup_steps)
+  rates = [float(schedule(step)) for step in (0, 1, 100, 199, 200, 201, 10000)]
+  np.testing.assert_allclose(
+      rates, [0.0, 5e-6, 5e-4, 9.95e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
+
+
 @pytest.mark.parametrize('xla', [False, True])
 def test_agent_acts_within_bounds_and_filters_its_belief(tiny_config, xla):
   wm = WorldModel(tiny_config, action_size=6)
