@@ -288,7 +288,7 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     agent.reset()
     frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     seconds, beside = time_beside_numpy(
-        lambda: agent.act(frame, explore=True), repeats, a)
+        lambda: agent.act(frame[None], explore=True), repeats, a)
     rows.append(_row(f'agent step (posterior + CEM) xla={xla} groups={groups}',
                      seconds, flop, rate, beside))
   return rows

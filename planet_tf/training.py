@@ -364,7 +364,7 @@ class Trainer:
       rng = np.random.default_rng(episode_seed(config, TRAIN_SEED, index))
       return lambda _: envs.random_action(self.action_size, rng)
     self.agent.reset()
-    return lambda image: self.agent.act(image, explore=True)
+    return lambda image: self.agent.act(image[None], explore=True)[0]
 
   def _train(self, index: int) -> Dict[str, float]:
     config = self.config
@@ -408,7 +408,7 @@ class Trainer:
       for j in range(config.test_episodes):
         self.agent.reset()
         episode = run_episode(
-            self.envs[task], lambda image: self.agent.act(image, explore=False),
+            self.envs[task], lambda image: self.agent.act(image[None], explore=False)[0],
             episode_seed(config, TEST_SEED, rounds, task_index, j))
         returns.append(float(episode['reward'].sum()))
       suffix = f'/{task}' if len(self.tasks) > 1 else ''

@@ -10,6 +10,7 @@ import tensorflow as tf
 from planet_tf import objectives
 from planet_tf.config import Config
 from planet_tf.models import make_model
+from planet_tf.models.base import State
 from planet_tf.networks import Decoder, Encoder, RewardModel
 from planet_tf.preprocess import postprocess, preprocess
 
@@ -63,6 +64,18 @@ class WorldModel:
     """All trainable weights, in a fixed order."""
     return [v for layer in self.layers.values()
             for v in layer.trainable_variables]
+
+  def embed(self, images: tf.Tensor) -> tf.Tensor:
+    """uint8 frames (..., H, W, 3) -> encoder features (..., E), through the
+    one preprocessing of the project (5 bits and dequantisation noise)."""
+    return self.encoder(preprocess(images, self.config.bit_depth))
+
+  def observe_step(self, state: State, prev_action: tf.Tensor,
+                   images: tf.Tensor) -> State:
+    """One belief update: the posterior q(s_t | s_{t-1}, a_t, o_t) for
+    uint8 frames (B, H, W, 3) and the action that led to them (B, A)."""
+    post, _ = self.dynamics.obs_step(state, prev_action, self.embed(images))
+    return post
 
   def loss(self, images: tf.Tensor, actions: tf.Tensor,
            rewards: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:

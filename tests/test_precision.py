@@ -130,6 +130,6 @@ def test_mixed_precision_train_step_and_agent(tiny_config):
   agent.reset()
   frame = np.random.default_rng(1).integers(0, 256, (64, 64, 3), np.uint8)
   for _ in range(2):
-    action = agent.act(frame, explore=True)
-    assert action.shape == (6,) and action.dtype == np.float32
+    action = agent.act(frame[None], explore=True)
+    assert action.shape == (1, 6) and action.dtype == np.float32
     assert np.all(np.abs(action) <= 1.0)

@@ -59,9 +59,9 @@ def test_agent_acts_within_bounds_and_filters_its_belief(tiny_config, xla):
   agent = Agent(wm, tiny_config.replace(xla_planner=xla))
   agent.reset()
   frame = np.zeros((64, 64, 3), np.uint8)
-  actions = [agent.act(frame, explore=True) for _ in range(3)]
-  assert all(a.shape == (6,) and np.all(np.abs(a) <= 1) for a in actions)
-  assert agent._state['deter'].shape == (1, tiny_config.deter_size)
+  actions = [agent.act(frame[None], explore=True) for _ in range(3)]
+  assert all(a.shape == (1, 6) and np.all(np.abs(a) <= 1) for a in actions)
+  assert agent.belief['deter'].shape == (1, tiny_config.deter_size)
 
 
 def _files(directory):
