@@ -27,13 +27,15 @@ Planner = Callable[..., tf.Tensor]
 
 def make_planner(config: Config, action_size: int) -> Planner:
   """The planner of `config` as a function of (model, reward_fn, state)."""
-  if config.planner not in planning.PLANNERS:
-    raise ValueError(f"The agent cannot plan with '{config.planner}'.")
-  return functools.partial(
-      planning.PLANNERS[config.planner], action_size=action_size,
-      horizon=config.horizon, iterations=config.iterations,
-      candidates=config.candidates, top_k=config.top_k,
-      std_estimator=config.cem_std, groups=config.planner_groups)
+  common = dict(action_size=action_size, horizon=config.horizon,
+                candidates=config.candidates, groups=config.planner_groups)
+  if config.planner == 'cem':
+    return functools.partial(
+        planning.cem, iterations=config.iterations, top_k=config.top_k,
+        std_estimator=config.cem_std, **common)
+  if config.planner == 'random_shooting':
+    return functools.partial(planning.random_shooting, **common)
+  raise ValueError(f"The agent cannot plan with '{config.planner}'.")
 
 
 class Agent:

@@ -174,11 +174,11 @@ def _train_step_peak_child(values: dict, action_size: int, steps: int,
   """In a fresh process: `steps` training steps on random data; puts the
   process's peak resident memory (GB) on `queue`."""
   runtime.prepare_tensorflow()
-  from planet_tf import training
+  from planet_tf import learner
   from planet_tf.world_model import WorldModel
   c = config_lib.Config.from_dict(values)
   world_model = WorldModel(c, action_size)
-  step = training.make_train_step(world_model, training.make_optimizer(c), c)
+  step = learner.make_train_step(world_model, learner.make_optimizer(c), c)
   rng = np.random.default_rng(0)
   shape = (c.batch_size, c.chunk_length)
   batch = (rng.integers(0, 256, shape + (64, 64, 3), dtype=np.uint8),
@@ -235,7 +235,7 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   """Times the training step at each of `action_sizes`, then the CEM call
   and the agent step (at PLANNER_ACTION_SIZE); returns the printed rows."""
   import tensorflow as tf
-  from planet_tf import planning, training
+  from planet_tf import learner, planning
   from planet_tf.agent import Agent
   from planet_tf.world_model import WorldModel
   rows = []
@@ -243,8 +243,8 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   a = reference_matrix()
   for action_size in action_sizes:
     wm = WorldModel(c, action_size)
-    optimizer = training.make_optimizer(c)
-    step = training.make_train_step(wm, optimizer, c, jit_compile=jit)
+    optimizer = learner.make_optimizer(c)
+    step = learner.make_train_step(wm, optimizer, c, jit_compile=jit)
     batch = (rng.integers(0, 256, (c.batch_size, c.chunk_length, 64, 64, 3),
                           dtype=np.uint8),
              rng.uniform(-1, 1, (c.batch_size, c.chunk_length, action_size)

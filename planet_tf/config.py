@@ -12,6 +12,9 @@ import json
 import math
 from typing import Any, Mapping, Sequence
 
+from planet_tf import envs
+from planet_tf.envs import PAPER_TASKS
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -147,6 +150,12 @@ def _check_types(overrides: Mapping[str, Any]) -> dict:
   return checked
 
 
+# The latent models of `planet_tf.models` (paper Sec. 3 and Fig. 4).
+MODELS = ('rssm', 'rnn', 'ssm')
+# The planners: CEM (Algorithm 2), Fig. 5's random shooting, and Table 1's
+# CEM on the true simulator (`planet_tf.true_simulator`).
+PLANNERS = ('cem', 'random_shooting', 'true_simulator')
+
 # Named presets: partial overrides of the defaults, applied left to right.
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's configuration (the defaults).
@@ -164,9 +173,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     'overshooting': dict(overshooting=50, overshooting_scale=1.0),
     'random_shooting': dict(planner='random_shooting', iterations=1),
     'random_collection': dict(collect_policy='random'),
-    'multitask': dict(task=','.join(
-        ['cartpole_swingup', 'reacher_easy', 'cheetah_run', 'finger_spin',
-         'cup_catch', 'walker_walk'])),
+    'multitask': dict(task=','.join(PAPER_TASKS)),
     'true_simulator': dict(planner='true_simulator'),
     # Tiny everything: a smoke test of the whole loop in a few minutes.
     'debug': dict(
@@ -192,7 +199,6 @@ def resolve(presets: Sequence[str] = ('paper',),
 
 def validate(config: Config) -> None:
   """Raises ValueError naming the problem and the fix for an invalid config."""
-  from planet_tf import envs  # Local: the task registry needs dm_control.
   errors = []
   for field in dataclasses.fields(config):
     value = getattr(config, field.name)
@@ -235,10 +241,9 @@ def validate(config: Config) -> None:
   if config.seed_episodes > config.total_episodes:
     errors.append(f'--seed_episodes={config.seed_episodes} exceeds '
                   f'--total_episodes={config.total_episodes}.')
-  planners = ('cem', 'random_shooting', 'true_simulator')
-  if config.planner not in planners:
+  if config.planner not in PLANNERS:
     errors.append(f"Unknown --planner '{config.planner}'. Choose: "
-                  f"{', '.join(planners)}.")
+                  f"{', '.join(PLANNERS)}.")
   if config.collect_policy not in ('planner', 'random'):
     errors.append(f"Unknown --collect_policy '{config.collect_policy}'. "
                   'Choose planner or random.')
@@ -252,7 +257,6 @@ def validate(config: Config) -> None:
     errors.append('--planner=true_simulator runs one task at a time.')
   if config.cem_std not in ('abs_dev', 'std'):
     errors.append(f"Unknown --cem_std '{config.cem_std}'. Choose abs_dev or std.")
-  from planet_tf.models import MODELS  # Local: avoids importing TF early.
   if config.model not in MODELS:
     errors.append(f"Unknown --model '{config.model}'. Choose: "
                   f"{', '.join(MODELS)}.")
@@ -268,7 +272,6 @@ def validate(config: Config) -> None:
 
 
 def _task_errors(config: Config, task: str) -> list:
-  from planet_tf import envs
   try:
     spec = envs.resolve_task(task)
   except ValueError as error:
@@ -295,6 +298,5 @@ def action_repeat(config: Config, task: str | None = None) -> int:
   flag if set, else the paper's value for the task's domain."""
   if config.action_repeat:
     return config.action_repeat
-  from planet_tf import envs
   spec = envs.resolve_task(task or tasks(config)[0])
   return spec.paper_action_repeat or 0

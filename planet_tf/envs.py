@@ -22,12 +22,13 @@ import os
 import pickle
 import subprocess
 import sys
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 os.environ.setdefault('MUJOCO_GL', 'egl')
 
+# The paper's six tasks in the column order of its Table 1:
 # name: (domain, task, action repeat of the paper, App. A).
 PAPER_TASKS = {
     'cartpole_swingup': ('cartpole', 'swingup', 8),
@@ -191,6 +192,23 @@ class PaddedActions:
   def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
     return self._env.step(np.asarray(action)[:self._env.action_size])
 
+  @property
+  def concurrent(self) -> bool:
+    """Whether the wrapped environment steps in a process of its own."""
+    return getattr(self._env, 'concurrent', False)
+
+  def reset_async(self, seed: int) -> None:
+    self._env.reset_async(seed)
+
+  def reset_wait(self) -> np.ndarray:
+    return self._env.reset_wait()
+
+  def step_async(self, action: np.ndarray) -> None:
+    self._env.step_async(np.asarray(action)[:self._env.action_size])
+
+  def step_wait(self) -> Tuple[np.ndarray, float, bool]:
+    return self._env.step_wait()
+
   def plan(self, **kwargs: Any) -> np.ndarray:
     action = np.zeros(self.action_size, np.float32)
     action[:self._env.action_size] = self._env.plan(**kwargs)
@@ -203,29 +221,38 @@ class PaddedActions:
 class ProcessEnv:
   """`DMControlEnv` run in a child process that never imports TensorFlow.
 
-  Same interface as `DMControlEnv`. Messages are pickled over the child's
-  stdin and a private copy of its stdout; the child's own prints go to stderr.
+  Same interface as `DMControlEnv`, plus `reset_async`/`reset_wait` and
+  `step_async`/`step_wait`, which let several environments work at once.
+  Messages are pickled over the child's stdin and a private copy of its
+  stdout; the child's own prints go to stderr.
   """
+
+  concurrent = True
 
   def __init__(self, task: str, action_repeat: int, episode_length: int = 1000,
                image_size: int = 64, camera_id: int = 0):
-    env = dict(os.environ)
-    env.setdefault('MUJOCO_GL', 'egl')
-    package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env['PYTHONPATH'] = os.pathsep.join(
-        [package_root] + [p for p in [env.get('PYTHONPATH')] if p])
+    from planet_tf import runtime  # pylint: disable=import-outside-toplevel
     self._process = subprocess.Popen(
         [sys.executable, '-m', 'planet_tf.envs'], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, env=env)
+        stdout=subprocess.PIPE, env=runtime.child_env())
+    self._pending: Optional[str] = None
     self.action_size = self._call(
         'init', task, action_repeat, episode_length, image_size, camera_id)
 
-  def _call(self, method: str, *args: Any) -> Any:
+  def _send(self, method: str, *args: Any) -> None:
     if self._process.poll() is not None:
       raise RuntimeError(f'The environment process exited with code '
                          f'{self._process.returncode}; see its stderr above.')
-    pickle.dump((method, args), self._process.stdin)
+    if self._pending is not None:
+      raise RuntimeError(f'{method} called before the answer to '
+                         f'{self._pending} was received.')
+    pickle.dump((method, args), self._process.stdin,
+                protocol=pickle.HIGHEST_PROTOCOL)
     self._process.stdin.flush()
+    self._pending = method
+
+  def _receive(self) -> Any:
+    method, self._pending = self._pending, None
     try:
       ok, result = pickle.load(self._process.stdout)
     except EOFError:
@@ -236,11 +263,29 @@ class ProcessEnv:
       raise result
     return result
 
+  def _call(self, method: str, *args: Any) -> Any:
+    self._send(method, *args)
+    return self._receive()
+
   def reset(self, seed: int) -> np.ndarray:
     return self._call('reset', seed)
 
   def step(self, action: np.ndarray) -> Tuple[np.ndarray, float, bool]:
     return self._call('step', np.asarray(action, np.float32))
+
+  def reset_async(self, seed: int) -> None:
+    """Starts `reset(seed)` in the child; `reset_wait` returns its frame."""
+    self._send('reset', seed)
+
+  def reset_wait(self) -> np.ndarray:
+    return self._receive()
+
+  def step_async(self, action: np.ndarray) -> None:
+    """Starts `step(action)` in the child; `step_wait` returns its result."""
+    self._send('step', np.asarray(action, np.float32))
+
+  def step_wait(self) -> Tuple[np.ndarray, float, bool]:
+    return self._receive()
 
   def plan(self, **kwargs: Any) -> np.ndarray:
     """`DMControlEnv.plan` in the child process."""
@@ -290,10 +335,31 @@ def _serve() -> None:
       reply = (True, result)
     except Exception as error:  # Sent back and raised in the parent.
       reply = (False, error)
-    pickle.dump(reply, protocol_out)
+    pickle.dump(reply, protocol_out, protocol=pickle.HIGHEST_PROTOCOL)
     protocol_out.flush()
     if method == 'close':
       break
+
+
+def reset_all(environments: Sequence[Any], seeds: Sequence[int]) -> List[np.ndarray]:
+  """Resets every environment with its seed, concurrently where they run in
+  processes; returns their first frames."""
+  if all(getattr(env, 'concurrent', False) for env in environments):
+    for env, seed in zip(environments, seeds):
+      env.reset_async(seed)
+    return [env.reset_wait() for env in environments]
+  return [env.reset(seed) for env, seed in zip(environments, seeds)]
+
+
+def step_all(environments: Sequence[Any],
+             actions: Sequence[np.ndarray]) -> List[Tuple[np.ndarray, float, bool]]:
+  """Steps every environment with its action, concurrently where they run
+  in processes; returns (frame, reward, done) of each."""
+  if all(getattr(env, 'concurrent', False) for env in environments):
+    for env, action in zip(environments, actions):
+      env.step_async(action)
+    return [env.step_wait() for env in environments]
+  return [env.step(action) for env, action in zip(environments, actions)]
 
 
 def random_action(action_size: int, rng: np.random.Generator) -> np.ndarray:

@@ -67,10 +67,9 @@ class DenseToGrid(keras.layers.Layer):
 
   Conv2DTranspose(filters, k, 'valid') applied to a 1x1xC input gives
   out[i, j, f] = sum_c x[c] W[i, j, f, c] + b[f]: a dense layer with a
-  k*k*filters output and one bias per filter. Without XLA, TF's transposed
-  conv from 1x1 input measured 300x slower here than this matmul. Same
-  parameter shapes and initialiser scale as the transposed conv, so
-  `load_conv_transpose_kernel` can copy a Conv2DTranspose's weights in.
+  k*k*filters output and one bias per filter. TF's transposed conv from a
+  1x1 input is slow without XLA (docs/performance.md); this matmul is not.
+  The initialiser scale is that of the transposed conv.
   """
 
   def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):
@@ -95,11 +94,6 @@ class DenseToGrid(keras.layers.Layer):
     y = tf.reshape(y, [-1, self.kernel_size, self.kernel_size, self.filters])
     return self.activation(y + tf.cast(self.bias, x.dtype))
 
-  def load_conv_transpose_kernel(self, kernel, bias) -> None:
-    """Copies weights of a Conv2DTranspose (kernel shape (k, k, f, c))."""
-    kernel = tf.transpose(tf.convert_to_tensor(kernel), [3, 0, 1, 2])
-    self.kernel.assign(tf.reshape(kernel, self.kernel.shape))
-    self.bias.assign(bias)
 
 
 class Decoder(keras.layers.Layer):
@@ -166,34 +160,3 @@ class RewardModel(keras.layers.Layer):
 
   def call(self, features: tf.Tensor) -> tfd.Distribution:
     return tfd.Normal(self.mean(features), 1.0)
-
-
-class GRUCell(keras.layers.Layer):
-  """GRU (Cho et al., 2014) as TF1's GRU cells that the official code used.
-
-  r, u = sigmoid(W [x, h] + b) with b initialised to 1;
-  c = tanh(W_c [x, r * h] + b_c); h' = u * h + (1 - u) * c.
-  The state h keeps its own dtype (float32) under a mixed policy: only the
-  two dense layers compute in the policy's dtype.
-  """
-
-  def __init__(self, units: int, **kwargs):
-    super().__init__(autocast=False, **kwargs)
-    self.units = units
-    self.gates = keras.layers.Dense(
-        2 * units, activation='sigmoid', bias_initializer='ones',
-        dtype=self.dtype_policy)
-    self.candidate = keras.layers.Dense(units, activation='tanh',
-                                        dtype=self.dtype_policy)
-
-  def build(self, input_shape):
-    size = int(input_shape[-1]) + self.units
-    self.gates.build((None, size))
-    self.candidate.build((None, size))
-
-  def call(self, x: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
-    x = tf.cast(x, h.dtype)
-    gates = tf.cast(self.gates(tf.concat([x, h], -1)), h.dtype)
-    reset, update = tf.split(gates, 2, -1)
-    candidate = self.candidate(tf.concat([x, reset * h], -1))
-    return update * h + (1.0 - update) * tf.cast(candidate, h.dtype)

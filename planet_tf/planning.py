@@ -85,7 +85,7 @@ def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
 
 def random_shooting(model: LatentModel, reward_fn: RewardFn, state: State, *,
                     action_size: int, horizon: int, candidates: int,
-                    groups: int = 1, **unused) -> tf.Tensor:
+                    groups: int = 1) -> tf.Tensor:
   """Paper Fig. 5's random shooting: the first action of the best of J
   sequences drawn from N(0, I) (clipped to [-1, 1]); one evaluation, no
   refit. Returns (B, A). `groups`: see `evaluate_sequences`."""
@@ -96,5 +96,3 @@ def random_shooting(model: LatentModel, reward_fn: RewardFn, state: State, *,
   best = tf.argmax(returns, 1, output_type=tf.int32)
   return tf.gather(actions, best, batch_dims=1)[:, 0]
 
-
-PLANNERS = {'cem': cem, 'random_shooting': random_shooting}

@@ -95,6 +95,7 @@ class Replay:
     """
     self.directory = directory
     self.episodes: List[Episode] = []
+    self.indices: List[int] = []  # The file index of each loaded episode.
     self.next_index = 0
     os.makedirs(directory, exist_ok=True)
     for name in sorted(os.listdir(directory)):
@@ -126,6 +127,7 @@ class Replay:
                         error, moved)
         continue
       self.episodes.append(episode)
+      self.indices.append(index)
       self.next_index = index + 1
 
   def __len__(self) -> int:
@@ -141,8 +143,16 @@ class Replay:
     index = self.next_index if index is None else index
     path = save_episode(self.directory, index, episode)
     self.episodes.append(episode)
+    self.indices.append(index)
     self.next_index = index + 1
     return path
+
+  def get(self, index: int) -> Optional[Episode]:
+    """The episode stored as number `index`, or None if it is not loaded."""
+    try:
+      return self.episodes[self.indices.index(index)]
+    except ValueError:
+      return None
 
   def sample(self, batch_size: int, length: int,
              rng: np.random.Generator) -> Episode:

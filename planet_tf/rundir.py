@@ -1,7 +1,16 @@
-"""Crash safety of a run directory: lock, atomic writes, checkpoints.
+"""The run directory: its file names, their one reader each, crash safety.
 
-Nothing here imports TensorFlow except `Checkpoints`, which receives a
-`tf.train.Checkpoint` from its caller.
+  .lock              held (flock) by the process training in the directory
+  config.json        the resolved config; a rerun must resolve to the same one
+  episodes/          training episodes, one .npz each (see `replay`)
+  checkpoints/       model, optimiser and counters after every episode
+  metrics.jsonl      one row per collected episode (`MetricsLog`)
+  openloop/          open-loop prediction PNGs on the test schedule
+  tb/                TensorBoard scalars and images
+  discarded/         what a resume set aside: corrupt files, malformed metrics
+                     lines, and episodes and rows past the last checkpoint
+
+Nothing here imports TensorFlow (checkpoint files: `checkpoint`).
 
 - `lock` takes an exclusive `flock` on `logdir/.lock` for the life of the
   process; the OS releases it when the process dies, even by SIGKILL, so a
@@ -9,24 +18,30 @@ Nothing here imports TensorFlow except `Checkpoints`, which receives a
 - `write_atomic` writes a temporary file, syncs it and renames it; on any
   failure (a full disk) it removes the temporary file and re-raises.
 - `move_aside` moves a file into `logdir/discarded/` under a fresh name.
-- `Checkpoints` numbers checkpoints by episode count, keeps the last few and
-  restores the newest one that reads back, moving unreadable ones aside.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import os
-import re
 import shutil
-from typing import IO, Callable, List, Optional
+import time
+from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from absl import logging
 
+from planet_tf.config import Config
+
 LOCK_NAME = '.lock'
+CONFIG_FILE = 'config.json'
+METRICS_FILE = 'metrics.jsonl'
+EPISODES_DIR = 'episodes'
+CHECKPOINTS_DIR = 'checkpoints'
+OPENLOOP_DIR = 'openloop'
+TENSORBOARD_DIR = 'tb'
 DISCARDED = 'discarded'
-_CHECKPOINT = re.compile(r'^ckpt-(\d+)\.index$')
-_CHECKPOINT_FILE = re.compile(r'^ckpt-(\d+)\.')
 
 
 class RunDirError(RuntimeError):
@@ -35,6 +50,9 @@ class RunDirError(RuntimeError):
 
 def check_writable(logdir: str) -> None:
   """Creates `logdir` and a probe file in it; raises RunDirError if it can't."""
+  if os.path.exists(logdir) and not os.path.isdir(logdir):
+    raise RunDirError(f'--logdir={logdir} is a file, not a directory: pick '
+                      'another --logdir (or move the file away).')
   probe = os.path.join(logdir, f'.write_probe.{os.getpid()}')
   try:
     os.makedirs(logdir, exist_ok=True)
@@ -109,6 +127,198 @@ def move_aside(path: str, logdir: str, kind: str) -> str:
   return target
 
 
+def read_config(logdir: str) -> Optional[dict]:
+  """The run's config.json as a dict, or None before the run has started.
+
+  Raises RunDirError naming the file if it is not a JSON object.
+  """
+  path = os.path.join(logdir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  try:
+    with open(path) as file:
+      values = json.load(file)
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise RunDirError(
+        f'{path} is corrupt ({error}): restore it (the run\'s `run.json` or '
+        'its log holds the command that made it) or pick a new --logdir.'
+    ) from None
+  if not isinstance(values, dict):
+    raise RunDirError(f'{path} holds no config object: restore it or pick a '
+                      'new --logdir.')
+  return values
+
+
+# Values a rerun may change: extending a run is resuming it with more episodes.
+RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates')
+
+
+def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:
+  """key -> (stored, current) for every value that a resume may not change.
+  A field added to Config after the run started counts at its default."""
+  defaults, current = Config().to_dict(), config.to_dict()
+  return {key: (stored.get(key, defaults[key]), value)
+          for key, value in current.items()
+          if key not in RESUMABLE_CHANGES and
+          stored.get(key, defaults[key]) != value}
+
+
+def check_config(logdir: str, config: Config) -> None:
+  """Refuses a config that the run in `logdir` was not started with.
+
+  Raises RunDirError listing the differences. Does not write anything:
+  `store_config` does, once the run has started.
+  """
+  stored = read_config(logdir)
+  if stored is None:
+    return
+  changes = config_changes(stored, config)
+  if changes:
+    details = ', '.join(f'{key}: {old!r} -> {new!r}'
+                        for key, (old, new) in sorted(changes.items()))
+    raise RunDirError(
+        f'{logdir} holds a run with a different config ({details}). Rerun '
+        'with the same flags to resume, or pick a new --logdir.')
+
+
+def store_config(logdir: str, config: Config) -> None:
+  """Writes config.json (atomically) unless it already holds `config`."""
+  if read_config(logdir) != config.to_dict():
+    write_atomic(os.path.join(logdir, CONFIG_FILE), config.to_json().encode())
+
+
+@dataclasses.dataclass
+class MetricsFile:
+  """What metrics.jsonl holds: its rows, and lines that are not rows
+  (line number, text), such as a row cut off by a crash."""
+  rows: List[dict]
+  malformed: List[Tuple[int, str]]
+
+
+def _is_row(value: object) -> bool:
+  episode = value.get('episode') if isinstance(value, dict) else None
+  return isinstance(episode, int) and not isinstance(episode, bool) and (
+      episode >= 0)
+
+
+def read_metrics(logdir: str) -> MetricsFile:
+  """Every valid row of `logdir/metrics.jsonl` in file order, and the lines
+  that are not rows. Never raises for bad content; no file: no rows."""
+  path = os.path.join(logdir, METRICS_FILE)
+  rows, malformed = [], []
+  if not os.path.exists(path):
+    return MetricsFile(rows, malformed)
+  with open(path, 'rb') as file:
+    for number, raw in enumerate(file, 1):
+      text = raw.decode('utf-8', 'replace')
+      if not text.strip():
+        continue
+      try:
+        value = json.loads(text)
+      except json.JSONDecodeError:
+        value = None
+      if _is_row(value):
+        rows.append(value)
+      else:
+        malformed.append((number, text.rstrip('\n')))
+  return MetricsFile(rows, malformed)
+
+
+def last_episode(logdir: str) -> int:
+  """The highest episode number with a metrics row (0 if none)."""
+  return max((row['episode'] for row in read_metrics(logdir).rows), default=0)
+
+
+def is_finished(logdir: str) -> bool:
+  """True when the run reached its config's total_episodes (a run that
+  collects nothing, the true simulator's, when its one row exists)."""
+  config = read_config(logdir)
+  rows = read_metrics(logdir).rows
+  if config is None or not rows:
+    return False
+  if config.get('planner') == 'true_simulator':
+    return True
+  return max(row['episode'] for row in rows) >= config['total_episodes']
+
+
+def set_aside_lines(logdir: str, lines: List[str], name: str) -> str:
+  """Writes `lines` to `logdir/discarded/metrics/<name>-<time>.jsonl`."""
+  directory = os.path.join(logdir, DISCARDED, 'metrics')
+  os.makedirs(directory, exist_ok=True)
+  stem = os.path.join(directory, f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+  path, suffix = stem + '.jsonl', 1
+  while os.path.exists(path):
+    path, suffix = f'{stem}.{suffix}.jsonl', suffix + 1
+  write_atomic(path, ''.join(line + '\n' for line in lines).encode())
+  return path
+
+
+class MetricsLog:
+  """metrics.jsonl: one JSON row per collected episode, appended and synced.
+
+  `repair` makes the file agree with the checkpoint on resume without ever
+  deleting a valid row: malformed lines and rows past the checkpoint are
+  moved to `discarded/metrics/`, and missing rows are rebuilt.
+  """
+
+  def __init__(self, logdir: str):
+    self.logdir = logdir
+    self.path = os.path.join(logdir, METRICS_FILE)
+    self.rows: List[dict] = read_metrics(logdir).rows
+
+  def repair(self, episodes: int,
+             rebuild: Callable[[int], Optional[dict]]) -> None:
+    """Keeps one row for each of episodes 1..`episodes`, in order.
+
+    Sets aside (with a warning) malformed lines, duplicate rows and rows of
+    episodes past `episodes` (their episodes are redone); rows missing for
+    counted episodes are made by `rebuild(episode)` (None: left missing).
+    """
+    found = read_metrics(self.logdir)
+    kept, aside = {}, [text for _, text in found.malformed]
+    if found.malformed:
+      logging.warning('%s: %d malformed line(s) (e.g. line %d: %.60r).',
+                      self.path, len(found.malformed), found.malformed[0][0],
+                      found.malformed[0][1])
+    for row in found.rows:
+      if 1 <= row['episode'] <= episodes and row['episode'] not in kept:
+        kept[row['episode']] = row
+      else:
+        aside.append(json.dumps(row))
+    missing = [e for e in range(1, episodes + 1) if e not in kept]
+    for episode in missing:
+      row = rebuild(episode)
+      if row is not None:
+        kept[episode] = row
+    if missing:
+      logging.warning('%s lacked the rows of episodes %s; rebuilt %d from '
+                      'the episode files (marked "rebuilt").', self.path,
+                      missing, sum(e in kept for e in missing))
+    self.rows = [kept[episode] for episode in sorted(kept)]
+    if aside:
+      moved = set_aside_lines(self.logdir, aside, 'metrics')
+      logging.warning('Moved %d metrics line(s) that the checkpoint does not '
+                      'count (malformed, duplicate or past episode %d) to %s.',
+                      len(aside), episodes, moved)
+    if aside or missing:
+      write_atomic(self.path, ''.join(
+          json.dumps(row) + '\n' for row in self.rows).encode())
+
+  def append(self, row: dict) -> None:
+    """Appends one row; on failure (a full disk) cuts the file back."""
+    size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
+    try:
+      with open(self.path, 'a') as file:
+        file.write(json.dumps(row) + '\n')
+        file.flush()
+        os.fsync(file.fileno())
+    except BaseException:
+      with open(self.path, 'a') as file:
+        file.truncate(size)
+      raise
+    self.rows.append(row)
+
+
 def remove_partial_files(logdir: str) -> List[str]:
   """Deletes what an interrupted write left: `*.tmp` files and TensorFlow's
   checkpoint temporaries (`*_temp` directories, `*.tempstate*` files)."""
@@ -126,110 +336,3 @@ def remove_partial_files(logdir: str) -> List[str]:
         os.remove(os.path.join(directory, name))
         removed.append(os.path.join(directory, name))
   return removed
-
-
-class Checkpoints:
-  """`tf.train.Checkpoint` files `ckpt-N.*` numbered by episode count.
-
-  TensorFlow writes the data file, then the index file, each under a
-  temporary name renamed when complete; a checkpoint counts once its index
-  exists. No state file is involved: the directory listing is the truth.
-  """
-
-  def __init__(self, checkpoint, directory: str, logdir: str, keep: int = 3,
-               legacy=None):
-    """`legacy`, if given, is the object graph of an older checkpoint layout
-    to try when a checkpoint does not match `checkpoint`."""
-    self.checkpoint = checkpoint
-    self.legacy = legacy
-    self.restored_legacy = False
-    self.directory = directory
-    self.logdir = logdir
-    self.keep = keep
-    os.makedirs(directory, exist_ok=True)
-
-  def numbers(self) -> List[int]:
-    """The numbers of the complete checkpoints, oldest first."""
-    found = (_CHECKPOINT.match(name) for name in os.listdir(self.directory))
-    return sorted(int(match.group(1)) for match in found if match)
-
-  def _files(self, number: int) -> List[str]:
-    prefix = f'ckpt-{number}.'
-    return [os.path.join(self.directory, name)
-            for name in os.listdir(self.directory) if name.startswith(prefix)]
-
-  def save(self, number: int) -> str:
-    """Writes checkpoint `number`, then deletes all but the last `keep`."""
-    prefix = os.path.join(self.directory, f'ckpt-{number}')
-    for path in self._files(number):  # A leftover of an interrupted run.
-      os.remove(path)
-    try:
-      self.checkpoint.write(prefix)
-    except BaseException as error:  # A full disk: leave no partial checkpoint.
-      for path in self._files(number):
-        os.remove(path)
-      remove_partial_files(self.directory)
-      if isinstance(error, Exception):  # TensorFlow raises its own errors.
-        raise RunDirError(
-            f'Could not write checkpoint {prefix}: {error}. Nothing partial '
-            'was left: fix the cause and rerun the same command to resume '
-            'from the last checkpoint.') from error
-      raise
-    kept = set(self.numbers()[-self.keep:])
-    for name in os.listdir(self.directory):  # Also orphans of a kill.
-      match = _CHECKPOINT_FILE.match(name)
-      if match and int(match.group(1)) not in kept:
-        os.remove(os.path.join(self.directory, name))
-    return prefix
-
-  def _read(self, prefix: str) -> None:
-    """Reads `prefix` into the current layout, else into the legacy one."""
-    try:
-      self.checkpoint.read(prefix).assert_consumed()
-    except AssertionError:
-      if self.legacy is None:
-        raise
-      # Earlier checkpoints came from CheckpointManager.save, which adds a
-      # save_counter: every object of the legacy graph must match, extras
-      # are allowed.
-      self.legacy.read(prefix).assert_existing_objects_matched()
-      self.restored_legacy = True
-      logging.warning('%s has the layout of an earlier version; restored it '
-                      'and will save in the current layout.', prefix)
-
-  def restore_latest(self) -> Optional[int]:
-    """Restores the newest checkpoint that reads back; returns its number.
-
-    An unreadable checkpoint is moved to `discarded/checkpoints/` with a
-    warning naming it, and the one before is tried. Returns None if there
-    is none. Raises RunDirError if checkpoints exist but none reads back, or
-    if one reads but does not match the program (a different version).
-    """
-    numbers = self.numbers()
-    problems = []
-    for number in reversed(numbers):
-      prefix = os.path.join(self.directory, f'ckpt-{number}')
-      try:
-        self._read(prefix)
-      except AssertionError as error:
-        raise RunDirError(
-            f'Checkpoint {prefix} does not match this program ({error}). It '
-            'was written by another version of planet_tf; use that version '
-            'or start a new --logdir.') from error
-      except Exception as error:  # pylint: disable=broad-except
-        problems.append(f'{prefix}: {type(error).__name__}: {error}')
-        if number == numbers[0]:
-          break  # Keep the oldest for inspection; we refuse below.
-        logging.warning('Corrupt checkpoint %s (%s: %s); moving it to %s and '
-                        'falling back to the previous one.', prefix,
-                        type(error).__name__, error, DISCARDED)
-        for path in self._files(number):
-          move_aside(path, self.logdir, 'checkpoints')
-        continue
-      return number
-    if problems:
-      raise RunDirError(
-          'No checkpoint in ' + self.directory + ' reads back:\n  ' +
-          '\n  '.join(problems) + '\nMove the checkpoints directory aside '
-          'to restart training from scratch.')
-    return None

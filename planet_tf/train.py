@@ -57,10 +57,13 @@ def main(argv) -> None:
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
   runtime.prepare_tensorflow()
-  from planet_tf import training  # Imports TensorFlow.
+  from planet_tf import training, true_simulator  # Import TensorFlow.
   logging.info('Config:\n%s', config.to_json())
   try:
-    training.train(config, flags.FLAGS.logdir)
+    if config.planner == 'true_simulator':  # A separate program: no learning.
+      true_simulator.evaluate(config, flags.FLAGS.logdir)
+    else:
+      training.train(config, flags.FLAGS.logdir)
   except (rundir.RunDirError, training.NonFiniteError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
   except OSError as error:  # A full disk, a directory made read-only.

@@ -1,31 +1,17 @@
 """Algorithm 1: seed episodes, then repeat C updates and one collected episode.
 
-Run directory layout (all writes are atomic: temporary file, then rename):
-
-  .lock              held (flock) by the process training in the directory
-  config.json        the resolved config; a rerun must resolve to the same one
-  episodes/          training episodes, one .npz each (see `replay`)
-  checkpoints/       model, optimiser and counters after every episode (3 kept)
-  metrics.jsonl      one row per collected episode; plotting reads it
-  openloop/          open-loop prediction PNGs on the test schedule
-  tb/                TensorBoard scalars and images
-  discarded/         files moved aside on resume: corrupt ones, and episodes
-                     collected after the last checkpoint
-
 One episode is one unit: its file, then its metrics row, then checkpoint N
 (N = episodes collected) are written in that order, and the checkpoint is the
 commit point. Running the same command again resumes from the newest
-checkpoint that reads back: episode files it does not count are moved aside,
-metrics rows past it are dropped, so files, rows and counters always agree.
+checkpoint that reads back: episode files and metrics rows it does not count
+are set aside (`rundir`), so files, rows and counters always agree.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import keras
 import numpy as np
@@ -33,181 +19,21 @@ import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs
-from planet_tf import rundir
+from planet_tf import driver, envs, rundir
 from planet_tf.agent import Agent
+from planet_tf.checkpoint import Checkpoints, training_checkpoint
 from planet_tf.config import Config
-from planet_tf.replay import Episode, Replay, load_episode
+from planet_tf.driver import Phase
+from planet_tf.learner import make_optimizer, make_train_step
+from planet_tf.replay import Replay
 from planet_tf.world_model import WorldModel, openloop_grid
 
-TRAIN_SEED, TEST_SEED = 0, 1
+# (config, task) -> an environment of that task (`envs.ProcessEnv` interface).
+EnvFactory = Callable[[Config, str], object]
 
 
 class NonFiniteError(RuntimeError):
   """Too many updates had a non-finite loss or gradient norm."""
-
-
-class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
-  """lr * min(1, step / warmup_steps), `step` counting updates.
-
-  The official code's schedule (camera-ready commit 0c6f7d3) in its units
-  converted: it ramps over 10,000 trainer steps of one sample each, that is
-  10,000 / batch size 50 = 200 updates.
-  """
-
-  def __init__(self, learning_rate: float, warmup_steps: int):
-    self.learning_rate = learning_rate
-    self.warmup_steps = warmup_steps
-
-  def __call__(self, step):
-    if not self.warmup_steps:
-      return tf.constant(self.learning_rate, tf.float32)
-    ramp = tf.cast(step, tf.float32) / float(self.warmup_steps)
-    return self.learning_rate * tf.minimum(ramp, 1.0)
-
-  def get_config(self):
-    return {'learning_rate': self.learning_rate,
-            'warmup_steps': self.warmup_steps}
-
-
-def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
-  """Adam with the paper's epsilon and the official code's warm-up."""
-  return keras.optimizers.Adam(
-      LinearWarmup(config.learning_rate, config.warmup_steps),
-      epsilon=config.adam_epsilon)
-
-
-def make_train_step(world_model: WorldModel, optimizer, config: Config,
-                    jit_compile: bool = False):
-  """A compiled update: loss of Eq. 3, clipped gradients, one Adam step.
-
-  If the loss or the gradients' global norm is not finite, the Adam step is
-  skipped (variables, moments and `optimizer.iterations` stay unchanged) and
-  the returned `metrics['finite']` is False.
-  """
-  variables = world_model.trainable_variables
-  optimizer.build(variables)
-
-  @tf.function(jit_compile=jit_compile)
-  def train_step(images, actions, rewards):
-    with tf.GradientTape() as tape:
-      loss, metrics = world_model.loss(images, actions, rewards)
-    grads = tape.gradient(loss, variables)
-    grads, norm = tf.clip_by_global_norm(grads, config.grad_clip_norm)
-    metrics['learning_rate'] = optimizer.learning_rate
-    finite = tf.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
-
-    def apply():
-      optimizer.apply_gradients(zip(grads, variables))
-      return tf.constant(True)
-
-    metrics['finite'] = tf.cond(finite, apply, lambda: tf.constant(False))
-    metrics['grad_norm'] = norm
-    return metrics
-
-  return train_step
-
-
-def episode_seed(config: Config, phase: int, *indices: int) -> int:
-  """A distinct, reproducible seed per (run seed, phase, episode)."""
-  return int(np.random.SeedSequence(
-      [config.seed, phase, *indices]).generate_state(1)[0])
-
-
-def run_episode(env, act: Callable[[np.ndarray], np.ndarray],
-                seed: int) -> Episode:
-  """One episode in the replay's index convention (see `replay`)."""
-  image = env.reset(seed)
-  images, actions, rewards = [image], [np.zeros(env.action_size, np.float32)], [0.0]
-  done = False
-  while not done:
-    action = np.asarray(act(image), np.float32)
-    image, reward, done = env.step(action)
-    images.append(image)
-    actions.append(action)
-    rewards.append(reward)
-  return {'image': np.stack(images), 'action': np.stack(actions),
-          'reward': np.asarray(rewards, np.float32)}
-
-
-write_atomic = rundir.write_atomic
-
-
-class MetricsLog:
-  """metrics.jsonl: one JSON row per collected episode, appended and synced."""
-
-  def __init__(self, path: str):
-    self.path = path
-    self.rows: List[dict] = []
-    if os.path.exists(path):
-      with open(path) as file:
-        for line in file:
-          if line.strip():
-            try:
-              self.rows.append(json.loads(line))
-            except json.JSONDecodeError:
-              break  # A row cut off by a crash; it is rewritten.
-
-  def truncate(self, episodes: int) -> None:
-    """Keeps the rows of the first `episodes` episodes only."""
-    kept = {}
-    for row in self.rows:
-      episode = row.get('episode') if isinstance(row, dict) else None
-      if isinstance(episode, int) and 1 <= episode <= episodes:
-        kept.setdefault(episode, row)  # The first of any duplicates.
-    self.rows = [kept[episode] for episode in sorted(kept)]
-    if sorted(kept) != list(range(1, episodes + 1)):
-      missing = sorted(set(range(1, episodes + 1)) - set(kept))
-      logging.warning('%s lacks the rows of episodes %s.', self.path, missing)
-    text = ''.join(json.dumps(row) + '\n' for row in self.rows)
-    write_atomic(self.path, text.encode())
-
-  def append(self, row: dict) -> None:
-    """Appends one row; on failure (a full disk) cuts the file back."""
-    size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-    try:
-      with open(self.path, 'a') as file:
-        file.write(json.dumps(row) + '\n')
-        file.flush()
-        os.fsync(file.fileno())
-    except BaseException:
-      with open(self.path, 'a') as file:
-        file.truncate(size)
-      raise
-    self.rows.append(row)
-
-
-# Values a rerun may change: extending a run is resuming it with more episodes.
-RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates')
-
-
-def _check_config(logdir: str, config: Config) -> None:
-  """Stores the config of a new run; refuses to resume with another one."""
-  path = os.path.join(logdir, 'config.json')
-  if os.path.exists(path):
-    with open(path) as file:
-      stored = json.load(file)
-    # A field added to Config after the run started counts at its default.
-    defaults = Config().to_dict()
-    current = config.to_dict()
-    changed = sorted(
-        k for k in current if k not in RESUMABLE_CHANGES and
-        stored.get(k, defaults[k]) != current[k])
-    if changed:
-      details = ', '.join(f'{k}: {stored.get(k, defaults[k])!r} -> '
-                          f'{current[k]!r}' for k in changed)
-      raise rundir.RunDirError(
-          f'{logdir} holds a run with a different config ({details}). Rerun '
-          'with the same flags to resume, or pick a new --logdir.')
-    if stored == current:
-      return
-  os.makedirs(logdir, exist_ok=True)
-  write_atomic(path, config.to_json().encode())
-
-
-def _mean_metrics(history: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
-  return {key: float(np.mean([float(m[key]) for m in history]))
-          for key in history[0]}
 
 
 class Trainer:
@@ -216,19 +42,26 @@ class Trainer:
   With several tasks (paper Fig. 7) a round is C updates, then one episode of
   each task; seed episodes, `total_episodes` and the test schedule count
   rounds. With one task a round is one episode, as in Algorithm 1.
+  `make_env` creates the environments (default: DM Control in child
+  processes); tests pass small fakes.
   """
 
-  def __init__(self, config: Config, logdir: str):
+  def __init__(self, config: Config, logdir: str,
+               make_env: EnvFactory = driver.make_env):
     """Validates, locks `logdir` and restores its latest good checkpoint.
 
     Raises ValueError for a bad config, rundir.RunDirError if `logdir` is
-    unwritable, locked by another process or holds unreadable checkpoints.
+    unwritable, locked by another process, holds another config, more
+    episodes than `total_episodes` or unreadable checkpoints.
     """
     config_lib.validate(config)
     rundir.check_writable(logdir)
     self.config = config
     self.logdir = logdir
-    self.envs = None
+    self.tasks = config_lib.tasks(config)
+    self._make_env = make_env
+    self.envs: Dict[str, object] = {}
+    self._test_envs: Dict[str, List[object]] = {}
     self._lock = rundir.lock(logdir)
     try:
       self._setup()
@@ -238,17 +71,16 @@ class Trainer:
 
   def _setup(self) -> None:
     config, logdir = self.config, self.logdir
-    _check_config(logdir, config)
+    rundir.check_config(logdir, config)
     for path in rundir.remove_partial_files(logdir):
       logging.info('Removed %s, left by an interrupted write.', path)
     # Seeds TensorFlow, NumPy and Python's `random`, which Keras 3 draws
-    # unseeded initialisers from: with `tf.random.set_seed` alone, two runs
-    # of one seed gave different first losses (measured). On CPU no op
-    # determinism flag is needed (measured: tests/test_robustness.py).
+    # unseeded initialisers from (`tf.random.set_seed` alone is not enough).
     keras.utils.set_random_seed(config.seed)
-    self.tasks = config_lib.tasks(config)
-    self.envs = make_envs(config)
-    self.action_size = next(iter(self.envs.values())).action_size
+    made = {task: self._make_env(config, task) for task in self.tasks}
+    self.action_size = max(env.action_size for env in made.values())
+    self.envs = {task: envs.PaddedActions(env, self.action_size)
+                 for task, env in made.items()}
     self.world_model = WorldModel(config, self.action_size)
     self.optimizer = make_optimizer(config)
     self.train_step = make_train_step(self.world_model, self.optimizer, config)
@@ -257,29 +89,33 @@ class Trainer:
     counter = lambda: tf.Variable(0, dtype=tf.int64, trainable=False)
     self.episodes_done, self.env_steps = counter(), counter()
     self.skipped_updates = counter()
-    checkpoint = tf.train.Checkpoint(
-        weights=self.world_model.named_weights(), optimizer=self.optimizer,
-        episodes=self.episodes_done, env_steps=self.env_steps,
-        skipped_updates=self.skipped_updates)
-    # The layout before the counters and named weights (planet-tf 0.1 runs).
-    legacy = tf.train.Checkpoint(
-        optimizer=self.optimizer, episodes=self.episodes_done,
-        **self.world_model.layers)
-    self.checkpoints = rundir.Checkpoints(
-        checkpoint, os.path.join(logdir, 'checkpoints'), logdir, keep=3,
-        legacy=legacy)
-    self.metrics = MetricsLog(os.path.join(logdir, 'metrics.jsonl'))
-    self.writer = tf.summary.create_file_writer(os.path.join(logdir, 'tb'))
-    self._pending_image: Optional[np.ndarray] = None
+    self.checkpoints = Checkpoints(
+        training_checkpoint(self.world_model, self.optimizer, dict(
+            episodes=self.episodes_done, env_steps=self.env_steps,
+            skipped_updates=self.skipped_updates)),
+        os.path.join(logdir, rundir.CHECKPOINTS_DIR), logdir, keep=3)
+    self.metrics = rundir.MetricsLog(logdir)
     self._restore()
+    # Only a config that started (environments made, checkpoint restored,
+    # episode count within the budget) is stored.
+    rundir.store_config(logdir, config)
+    self.writer = tf.summary.create_file_writer(
+        os.path.join(logdir, rundir.TENSORBOARD_DIR))
+    self._pending_image: Optional[np.ndarray] = None
 
   def _restore(self) -> None:
     number = self.checkpoints.restore_latest()
     episodes = int(self.episodes_done)
+    if episodes > self.total_episodes:
+      raise rundir.RunDirError(
+          f'{self.logdir} holds {episodes} collected episodes, more than '
+          f'--total_episodes={self.config.total_episodes}'
+          + (f' x {len(self.tasks)} tasks' if len(self.tasks) > 1 else '')
+          + ': pass at least that many to resume or extend it.')
     if number is not None:
       logging.info('Restored checkpoint %d (episode %d, update %d).', number,
                    episodes, int(self.optimizer.iterations))
-    self.replay = Replay(os.path.join(self.logdir, 'episodes'),
+    self.replay = Replay(os.path.join(self.logdir, rundir.EPISODES_DIR),
                          limit=episodes, logdir=self.logdir)
     if episodes and not len(self.replay):
       raise rundir.RunDirError(
@@ -293,18 +129,25 @@ class Trainer:
     if len(self.replay):
       logging.info('Loaded %d episodes (%d steps) from %s.', len(self.replay),
                    self.replay.num_steps, self.replay.directory)
-    if self.checkpoints.restored_legacy:  # Derive the counters it lacked.
-      repeats = [config_lib.action_repeat(self.config, t) for t in self.tasks]
-      self.env_steps.assign(sum(
-          (len(e['image']) - 1) * repeats[i % len(self.tasks)]
-          for i, e in enumerate(self.replay.episodes)))
-    self.metrics.truncate(episodes)
+    self.metrics.repair(episodes, self._rebuilt_row)
+
+  def _rebuilt_row(self, episode: int) -> Optional[dict]:
+    """A metrics row for a counted episode whose row was lost, from its
+    episode file (returns only: losses and test results are not stored)."""
+    stored = self.replay.get(episode - 1)
+    if stored is None:
+      return None
+    return {'episode': episode,
+            'task': self.tasks[(episode - 1) % len(self.tasks)],
+            'train_return': float(stored['reward'].sum()), 'rebuilt': True}
 
   def close(self) -> None:
-    """Stops the environment process and releases the run directory."""
-    if self.envs is not None:
-      close_envs(self.envs)
-      self.envs = None
+    """Stops the environment processes and releases the run directory."""
+    for environments in [list(self.envs.values())] + list(
+        self._test_envs.values()):
+      for env in environments:
+        env.close()
+    self.envs, self._test_envs = {}, {}
     if self._lock is not None:
       self._lock.close()
       self._lock = None
@@ -335,8 +178,9 @@ class Trainer:
       row.update(self._train(index))
     row['train_seconds'] = time.time() - start
     start = time.time()
-    episode = run_episode(self.envs[task], self._collect_policy(index),
-                          episode_seed(config, TRAIN_SEED, index))
+    episode = driver.run_episode(
+        self.envs[task], self._collect_policy(index),
+        driver.episode_seed(config, Phase.COLLECT, index))
     row['collect_seconds'] = time.time() - start
     self.replay.add(episode, index)
     row['train_return'] = float(episode['reward'].sum())
@@ -361,14 +205,15 @@ class Trainer:
     config = self.config
     if (index // len(self.tasks) < config.seed_episodes or
         config.collect_policy == 'random'):
-      rng = np.random.default_rng(episode_seed(config, TRAIN_SEED, index))
+      rng = np.random.default_rng(
+          driver.episode_seed(config, Phase.COLLECT, index))
       return lambda _: envs.random_action(self.action_size, rng)
-    self.agent.reset()
+    self.agent.reset(1)
     return lambda image: self.agent.act(image[None], explore=True)[0]
 
   def _train(self, index: int) -> Dict[str, float]:
     config = self.config
-    rng = np.random.default_rng(episode_seed(config, 2, index))
+    rng = np.random.default_rng(driver.episode_seed(config, Phase.UPDATES, index))
     history = []
     for _ in range(config.collect_interval):
       batch = self.replay.sample(config.batch_size, config.chunk_length, rng)
@@ -387,46 +232,54 @@ class Trainer:
                     'so far, limit %d).', int(self.optimizer.iterations) + 1,
                     loss, grad_norm, skipped, limit)
     if skipped > limit:
+      numbers = self.checkpoints.numbers()
       raise NonFiniteError(
           f'{skipped} updates had a non-finite loss or gradient norm, more '
           f'than --max_nonfinite_updates={limit}; stopping. The last good '
-          f'checkpoint (episode {self._last_saved()}) in {self.logdir} is '
-          'intact. Lower --learning_rate or --grad_clip_norm in a new '
-          '--logdir, or raise the limit.')
+          f'checkpoint (episode {numbers[-1] if numbers else 0}) in '
+          f'{self.logdir} is intact. Lower --learning_rate or '
+          '--grad_clip_norm in a new --logdir, or raise the limit.')
 
-  def _last_saved(self) -> int:
-    numbers = self.checkpoints.numbers()
-    return numbers[-1] if numbers else 0
+  def _test_environments(self, task: str) -> List[object]:
+    """The N environments of `task`'s test episodes, made on first use."""
+    if task not in self._test_envs:
+      self._test_envs[task] = [
+          envs.PaddedActions(self._make_env(self.config, task),
+                             self.action_size)
+          for _ in range(self.config.test_episodes)]
+    return self._test_envs[task]
 
   def _test(self, rounds: int) -> Dict[str, object]:
-    """Noise-free test episodes of every task; keys carry the task name
-    when there are several tasks."""
+    """Noise-free test episodes of every task, the N of a task run as one
+    batch; keys carry the task name when there are several tasks."""
     config = self.config
     results = {}
     for task_index, task in enumerate(self.tasks):
-      returns = []
-      for j in range(config.test_episodes):
-        self.agent.reset()
-        episode = run_episode(
-            self.envs[task], lambda image: self.agent.act(image[None], explore=False)[0],
-            episode_seed(config, TEST_SEED, rounds, task_index, j))
-        returns.append(float(episode['reward'].sum()))
+      seeds = [driver.episode_seed(config, Phase.TEST, rounds, task_index, j)
+               for j in range(config.test_episodes)]
+      self.agent.reset(len(seeds))
+      episodes = driver.run_episodes(
+          self._test_environments(task),
+          lambda images: self.agent.act(images, explore=False), seeds)
+      returns = [float(episode['reward'].sum()) for episode in episodes]
       suffix = f'/{task}' if len(self.tasks) > 1 else ''
       results[f'test_return{suffix}'] = float(np.mean(returns))
       results[f'test_returns{suffix}'] = returns
     self._openloop_summary(rounds)
     return results
+
   def _openloop_summary(self, episodes: int) -> None:
     config = self.config
-    rng = np.random.default_rng(episode_seed(config, 3, episodes))
+    rng = np.random.default_rng(
+        driver.episode_seed(config, Phase.OPENLOOP, episodes))
     batch = self.replay.sample(min(4, config.batch_size), config.chunk_length, rng)
     truth, model = self.openloop(batch['image'], batch['action'],
                                  config.openloop_context)
     grid = openloop_grid(truth.numpy(), model.numpy())
-    directory = os.path.join(self.logdir, 'openloop')
+    directory = os.path.join(self.logdir, rundir.OPENLOOP_DIR)
     os.makedirs(directory, exist_ok=True)
-    write_atomic(os.path.join(directory, f'episode_{episodes:06d}.png'),
-                 tf.io.encode_png(grid).numpy())
+    rundir.write_atomic(os.path.join(directory, f'episode_{episodes:06d}.png'),
+                        tf.io.encode_png(grid).numpy())
     self._pending_image = grid
 
   def _log(self, row: dict) -> None:
@@ -440,110 +293,35 @@ class Trainer:
         tf.summary.image('openloop', self._pending_image[None], step=step)
         self._pending_image = None
     self.writer.flush()
-    parts = [f"episode {row['episode']}/{self.total_episodes}"
-             + (f" ({row['task']})" if len(self.tasks) > 1 else ''),
-             f'env steps {step}', f"train return {row['train_return']:.1f}"]
-    if 'loss' in row:
-      parts.append(f"loss {row['loss']:.1f} (image {row['image_nll']:.1f}, "
-                   f"reward {row['reward_nll']:.2f}"
-                   + (f", kl {row['kl']:.2f})" if 'kl' in row else ')'))
-    for key, value in row.items():
-      if key.startswith('test_return') and not key.startswith('test_returns'):
-        name = key.replace('test_return', 'test return').replace('/', ' ')
-        parts.append(f'{name} {value:.1f}')
-    times = ', '.join(f"{k.split('_')[0]} {row[k]:.0f}s" for k in
-                      ('train_seconds', 'collect_seconds', 'test_seconds')
-                      if k in row)
-    logging.info('%s | %s', ' | '.join(parts), times)
+    logging.info('%s', progress_line(row, self.total_episodes,
+                                     several_tasks=len(self.tasks) > 1))
 
 
-def make_envs(config: Config) -> Dict[str, object]:
-  """One child-process environment per task, actions padded to the largest
-  action size among the tasks."""
-  made = {}
-  for task in config_lib.tasks(config):
-    made[task] = envs.ProcessEnv(
-        task=task, action_repeat=config_lib.action_repeat(config, task),
-        episode_length=config.episode_length, image_size=config.image_size,
-        camera_id=config.camera_id)
-  size = max(env.action_size for env in made.values())
-  return {task: envs.PaddedActions(env, size) for task, env in made.items()}
+def progress_line(row: dict, total_episodes: int, several_tasks: bool) -> str:
+  """One episode's row as a line of the console log."""
+  parts = [f"episode {row['episode']}/{total_episodes}"
+           + (f" ({row['task']})" if several_tasks else ''),
+           f"env steps {row['env_steps']}",
+           f"train return {row['train_return']:.1f}"]
+  if 'loss' in row:
+    parts.append(f"loss {row['loss']:.1f} (image {row['image_nll']:.1f}, "
+                 f"reward {row['reward_nll']:.2f}"
+                 + (f", kl {row['kl']:.2f})" if 'kl' in row else ')'))
+  for key, value in row.items():
+    if key.startswith('test_return') and not key.startswith('test_returns'):
+      name = key.replace('test_return', 'test return').replace('/', ' ')
+      parts.append(f'{name} {value:.1f}')
+  times = ', '.join(f"{k.split('_')[0]} {row[k]:.0f}s" for k in
+                    ('train_seconds', 'collect_seconds', 'test_seconds')
+                    if k in row)
+  return ' | '.join(parts) + ' | ' + times
 
 
-def close_envs(environments: Dict[str, object]) -> None:
-  """Stops every environment process."""
-  for env in environments.values():
-    env.close()
-
-
-def evaluate_true_simulator(config: Config, logdir: str) -> None:
-  """Table 1's 'CEM + true simulator': test episodes planned by CEM on copies
-  of the real simulator (same H, I, J, K), no learning. Writes one metrics
-  row with episode 0 (no collected data)."""
-  config_lib.validate(config)
-  _check_config(logdir, config)
-  metrics = MetricsLog(os.path.join(logdir, 'metrics.jsonl'))
-  if metrics.rows:
-    logging.info('True-simulator evaluation already in %s.', logdir)
-    return
-  env = make_envs(config)[config.task]
-  start, returns = time.time(), []
-  try:
-    for j in range(config.test_episodes):
-      seed = episode_seed(config, TEST_SEED, 0, 0, j)
-      plan_seeds = itertools.count(seed)
-      plan = lambda _: env.plan(
-          horizon=config.horizon, iterations=config.iterations,
-          candidates=config.candidates, top_k=config.top_k,
-          std_estimator=config.cem_std, seed=next(plan_seeds))
-      returns.append(float(run_episode(env, plan, seed)['reward'].sum()))
-      logging.info('true simulator: test episode %d/%d return %.1f',
-                   j + 1, config.test_episodes, returns[-1])
-  finally:
-    env.close()
-  metrics.append({'episode': 0, 'env_steps': 0, 'updates': 0,
-                  'test_return': float(np.mean(returns)),
-                  'test_returns': returns,
-                  'test_seconds': time.time() - start})
+def _mean_metrics(history: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
+  return {key: float(np.mean([float(m[key]) for m in history]))
+          for key in history[0]}
 
 
 def train(config: Config, logdir: str) -> None:
-  """Trains (or resumes) a PlaNet agent in `logdir`; with the true_simulator
-  planner, evaluates CEM on the real simulator instead."""
-  if config.planner == 'true_simulator':
-    evaluate_true_simulator(config, logdir)
-  else:
-    Trainer(config, logdir).run()
-
-
-def load_world_model(logdir: str) -> Tuple[Config, WorldModel, str]:
-  """The config and world model of a run, restored from its newest
-  checkpoint, read-only (no lock, nothing written). Returns (config,
-  world_model, checkpoint prefix). Reads both checkpoint layouts."""
-  path = os.path.join(logdir, 'config.json')
-  directory = os.path.join(logdir, 'checkpoints')
-  numbers = (rundir.Checkpoints(None, directory, logdir).numbers()
-             if os.path.isdir(directory) else [])
-  if not os.path.exists(path) or not numbers:
-    raise rundir.RunDirError(
-        f'{logdir} holds no trained run (config.json and a checkpoint): '
-        'train it first, e.g. python -m planet_tf.train --logdir=...')
-  with open(path) as file:
-    config = Config.from_dict(json.load(file))
-  episodes = sorted(os.listdir(os.path.join(logdir, 'episodes')))
-  first = [name for name in episodes if name.endswith('.npz')][:1]
-  if not first:
-    raise rundir.RunDirError(f'{logdir}/episodes holds no episodes.')
-  action_size = load_episode(os.path.join(logdir, 'episodes', first[0]))[
-      'action'].shape[-1]
-  world_model = WorldModel(config, action_size)
-  prefix = os.path.join(directory, f'ckpt-{numbers[-1]}')
-  try:
-    tf.train.Checkpoint(weights=world_model.named_weights()).read(
-        prefix).expect_partial().assert_existing_objects_matched()
-  except AssertionError:  # The earlier layout: weights behind the optimizer.
-    optimizer = make_optimizer(config)
-    optimizer.build(world_model.trainable_variables)
-    tf.train.Checkpoint(optimizer=optimizer, **world_model.layers).read(
-        prefix).expect_partial().assert_existing_objects_matched()
-  return config, world_model, prefix
+  """Trains (or resumes) a PlaNet agent in `logdir`."""
+  Trainer(config, logdir).run()

@@ -32,10 +32,8 @@ class WorldModel:
     self.encoder = Encoder(config.cnn_depth, config.backward_chunks,
                            dtype=policy)
     self.encoder.build((None, size, size, 3))
-    self.dynamics = make_model(
-        config.model, action_size, embed_size=self.encoder.output_size,
-        stoch_size=config.stoch_size, deter_size=config.deter_size,
-        hidden_size=config.hidden_size, min_std=config.min_std, dtype=policy)
+    self.dynamics = make_model(config, action_size, self.encoder.output_size,
+                               dtype=policy)
     self.decoder = Decoder(config.cnn_depth, config.embed_size, dtype=policy)
     self.decoder.build((None, self.dynamics.feature_size))
     self.reward = RewardModel(config.reward_layers, config.reward_units,

@@ -17,13 +17,12 @@ import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from planet_tf import rundir
+from planet_tf.envs import PAPER_TASKS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The paper's six tasks, in the column order of its Table 1.
-TASKS: Tuple[str, ...] = (
-    'cartpole_swingup', 'reacher_easy', 'cheetah_run', 'finger_spin',
-    'cup_catch', 'walker_walk')
+TASKS: Tuple[str, ...] = tuple(PAPER_TASKS)
 
 TASK_TITLES: Dict[str, str] = {
     'cartpole_swingup': 'Cartpole Swing Up', 'reacher_easy': 'Reacher Easy',

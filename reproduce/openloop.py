@@ -26,9 +26,9 @@ from reproduce import common, plotting  # pylint: disable=wrong-import-position
 
 def load_world_model(logdir: str):
   """The run's config, world model (newest checkpoint), replay and checkpoint."""
-  from planet_tf import training  # pylint: disable=import-outside-toplevel
+  from planet_tf import checkpoint  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
-  config, world_model, prefix = training.load_world_model(logdir)
+  config, world_model, prefix = checkpoint.load_world_model(logdir)
   replay = Replay(os.path.join(logdir, 'episodes'), read_only=True)
   return config, world_model, replay, prefix
 

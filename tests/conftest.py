@@ -21,3 +21,11 @@ TINY = dict(
 def tiny_config():
   from planet_tf import config
   return config.resolve(['paper'], TINY)
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+  """Every test starts from the same random state (Keras initialisers,
+  NumPy, TensorFlow), whatever ran before it."""
+  import keras
+  keras.utils.set_random_seed(0)

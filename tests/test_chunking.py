@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from planet_tf import config as config_lib
-from planet_tf import training
+from planet_tf import learner
 from planet_tf.chunking import chunked_sum, conv_relu_stack
 from planet_tf.networks import Decoder, Encoder
 from planet_tf.world_model import WorldModel
@@ -118,7 +118,7 @@ def test_world_model_gradients_do_not_depend_on_backward_chunks(tiny_config):
 def test_chunked_training_step_compiles_with_xla(tiny_config):
   c = tiny_config.replace(backward_chunks=3)
   wm = WorldModel(c, 2)
-  step = training.make_train_step(wm, training.make_optimizer(c), c,
+  step = learner.make_train_step(wm, learner.make_optimizer(c), c,
                                   jit_compile=True)
   images = np.zeros((c.batch_size, c.chunk_length, 64, 64, 3), np.uint8)
   actions = np.zeros((c.batch_size, c.chunk_length, 2), np.float32)

@@ -1,13 +1,14 @@
+import keras
 import numpy as np
 import tensorflow as tf
 
-from planet_tf.models import make_model
 from planet_tf.models.rssm import RSSM
 
 
 def _rssm():
-  return make_model('rssm', action_size=2, embed_size=8, stoch_size=3,
-                    deter_size=5, hidden_size=7, min_std=0.1)
+  keras.utils.set_random_seed(0)  # Weights independent of the test order.
+  return RSSM(action_size=2, embed_size=8, stoch_size=3, deter_size=5,
+              hidden_size=7, min_std=0.1)
 
 
 def test_observe_and_imagine_shapes():
@@ -24,21 +25,26 @@ def test_observe_and_imagine_shapes():
   assert model.dist(imagined).event_shape == (3,)
 
 
-def test_observe_is_the_step_function_over_time():
-  """observe() equals obs_step applied in a Python loop with equal noise."""
+def test_observe_and_imagine_are_the_step_functions_over_time():
+  """Every step of observe() (and imagine()) is obs_step (img_step) applied
+  to the state observe() returned for the step before: the distribution
+  parameters and h_t depend on the noise only through s_{t-1}."""
   model = _rssm()
   embed, actions = tf.random.normal([2, 4, 8]), tf.random.normal([2, 4, 2])
-  tf.random.set_seed(3)
-  post, _ = model.observe(embed, actions)
-  tf.random.set_seed(3)
+  post, prior = model.observe(embed, actions)
+  imagined = model.imagine(actions, model.initial(2))
   state = model.initial(2)
   for t in range(4):
-    state, _ = tf.function(model.obs_step)(state, actions[:, t], embed[:, t])
-  # Seeds in and out of scan differ, so compare the deterministic path at t=0
-  # and the distribution parameters, which depend on samples only via s_{t-1}.
-  first, _ = model.obs_step(model.initial(2), actions[:, 0], embed[:, 0])
-  np.testing.assert_allclose(post['mean'][:, 0], first['mean'], atol=1e-5)
-  np.testing.assert_allclose(post['deter'][:, 0], first['deter'], atol=1e-5)
+    step_post, step_prior = model.obs_step(state, actions[:, t], embed[:, t])
+    step_imagined = model.img_step(
+        model.initial(2) if t == 0 else
+        {k: v[:, t - 1] for k, v in imagined.items()}, actions[:, t])
+    for key in ('mean', 'std', 'deter'):
+      np.testing.assert_allclose(post[key][:, t], step_post[key], atol=1e-5)
+      np.testing.assert_allclose(prior[key][:, t], step_prior[key], atol=1e-5)
+      np.testing.assert_allclose(imagined[key][:, t], step_imagined[key],
+                                 atol=1e-5)
+    state = {k: v[:, t] for k, v in post.items()}
 
 
 def test_obs_step_calls_img_step_once_and_uses_the_sample():

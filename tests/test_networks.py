@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from planet_tf.networks import Decoder, DenseToGrid, Encoder, GRUCell, RewardModel
+from planet_tf.models.layers import GRUCell
+from planet_tf.networks import Decoder, DenseToGrid, Encoder, RewardModel
 
 
 def test_encoder_decoder_reward_shapes_and_dtypes():
@@ -30,7 +31,10 @@ def test_dense_to_grid_equals_conv_transpose_from_one_pixel():
   expected = deconv(tf.reshape(x, [5, 1, 1, 1024]))
   grid = DenseToGrid(128, 5, activation='relu')
   grid.build((None, 1024))
-  grid.load_conv_transpose_kernel(deconv.kernel, deconv.bias)
+  # The transposed conv's kernel (k, k, filters, channels) as (channels, k*k*filters).
+  kernel = tf.transpose(deconv.kernel, [3, 0, 1, 2])
+  grid.kernel.assign(tf.reshape(kernel, grid.kernel.shape))
+  grid.bias.assign(deconv.bias)
   np.testing.assert_allclose(grid(x), expected, atol=1e-5)
   assert expected.shape == (5, 5, 5, 128)
   # Same initialiser scale as the transposed conv (Glorot uniform).

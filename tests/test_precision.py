@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from planet_tf import training
+from planet_tf import learner
 from planet_tf.agent import Agent
 from planet_tf.world_model import WorldModel
 
@@ -117,8 +117,8 @@ def test_mixed_precision_train_step_and_agent(tiny_config):
   config = tiny_config.replace(mixed_precision=True, free_nats=0.0)
   keras.utils.set_random_seed(0)
   world_model = WorldModel(config, 6)
-  step = training.make_train_step(
-      world_model, training.make_optimizer(config), config)
+  step = learner.make_train_step(
+      world_model, learner.make_optimizer(config), config)
   before = [w.numpy() for w in world_model.trainable_variables]
   metrics = step(*_batch(config))
   assert bool(metrics['finite']) and np.isfinite(float(metrics['loss']))

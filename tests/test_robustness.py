@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from planet_tf import replay, rundir, training
+from planet_tf import learner, replay, rundir, training
+from planet_tf.checkpoint import Checkpoints
 from planet_tf.world_model import WorldModel
 from conftest import TINY
 
@@ -48,7 +49,7 @@ def _checkpoint_counters(logdir):
 
 
 def _numbers(logdir):
-  return rundir.Checkpoints(None, os.path.join(logdir, 'checkpoints'),
+  return Checkpoints(None, os.path.join(logdir, 'checkpoints'),
                             logdir).numbers()
 
 
@@ -206,8 +207,8 @@ def _batch(rewards_nan=False):
 
 def test_train_step_skips_nonfinite_updates(tiny_config):
   wm = WorldModel(tiny_config, action_size=6)
-  optimizer = training.make_optimizer(tiny_config)
-  step = training.make_train_step(wm, optimizer, tiny_config)
+  optimizer = learner.make_optimizer(tiny_config)
+  step = learner.make_train_step(wm, optimizer, tiny_config)
   before = [v.numpy().copy() for v in wm.trainable_variables]
   metrics = step(*_batch(rewards_nan=True))
   assert not bool(metrics['finite']) and not np.isfinite(float(metrics['loss']))
@@ -316,7 +317,7 @@ def test_same_seed_gives_same_first_losses_and_episode(tmp_path, tiny_config):
 
 def test_checkpoints_keep_three_and_remove_orphans_of_a_kill(tmp_path):
   variable = tf.Variable(0)
-  store = rundir.Checkpoints(tf.train.Checkpoint(v=variable),
+  store = Checkpoints(tf.train.Checkpoint(v=variable),
                              str(tmp_path / 'checkpoints'), str(tmp_path))
   (tmp_path / 'checkpoints' / 'ckpt-1.data-00000-of-00001').write_bytes(b'x')
   for number in range(2, 6):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from planet_tf import training
+from planet_tf import learner, training
 from planet_tf.agent import Agent
 from planet_tf.world_model import WorldModel
 from conftest import TINY
@@ -29,8 +29,8 @@ def test_train_step_updates_every_variable_and_warms_up(tiny_config):
   # Without free nats, so that the prior's layers get a gradient too.
   config = tiny_config.replace(warmup_steps=4, free_nats=0.0)
   wm = WorldModel(config, action_size=6)
-  optimizer = training.make_optimizer(config)
-  step = training.make_train_step(wm, optimizer, config)
+  optimizer = learner.make_optimizer(config)
+  step = learner.make_train_step(wm, optimizer, config)
   rng = np.random.default_rng(0)
   batch = (rng.integers(0, 256, (3, 6, 64, 64, 3)).astype(np.uint8),
            rng.uniform(-1, 1, (3, 6, 6)).astype(np.float32),
@@ -47,7 +47,7 @@ def test_default_warmup_reaches_the_paper_rate_at_update_200():
   """The official 10,000-sample ramp (0c6f7d3) is 200 updates of batch 50."""
   from planet_tf.config import Config
   config = Config()
-  schedule = training.LinearWarmup(config.learning_rate, config.warmup_steps)
+  schedule = learner.LinearWarmup(config.learning_rate, config.warmup_steps)
   rates = [float(schedule(step)) for step in (0, 1, 100, 199, 200, 201, 10000)]
   np.testing.assert_allclose(
       rates, [0.0, 5e-6, 5e-4, 9.95e-4, 1e-3, 1e-3, 1e-3], rtol=1e-6)
@@ -107,27 +107,3 @@ def test_cli_runs_and_refuses_a_different_config(tmp_path):
                           text=True, timeout=300)
   assert result.returncode != 0
   assert 'different config (horizon: 3 -> 5)' in result.stderr
-
-
-def test_restores_checkpoints_of_the_earlier_layout(tmp_path, tiny_config):
-  """Runs started with planet-tf 0.1 (CheckpointManager, no counters) resume."""
-  logdir = str(tmp_path / 'run')
-  training.train(tiny_config, logdir)
-  trainer = training.Trainer(tiny_config, logdir)
-  weights = [v.numpy() for v in trainer.world_model.trainable_variables]
-  legacy = tf.train.Checkpoint(optimizer=trainer.optimizer,
-                               episodes=trainer.episodes_done,
-                               **trainer.world_model.layers)
-  directory = os.path.join(logdir, 'checkpoints')
-  for name in os.listdir(directory):
-    os.remove(os.path.join(directory, name))
-  tf.train.CheckpointManager(legacy, directory, 2).save(checkpoint_number=3)
-  trainer.close()
-  resumed = training.Trainer(tiny_config, logdir)
-  try:
-    assert resumed.checkpoints.restored_legacy
-    assert int(resumed.episodes_done) == 3 and int(resumed.env_steps) == 3 * 40
-    for before, after in zip(weights, resumed.world_model.trainable_variables):
-      np.testing.assert_array_equal(before, after.numpy())
-  finally:
-    resumed.close()

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from planet_tf import config as config_lib
-from planet_tf import envs, planning, training
+from planet_tf import driver, envs, planning, training, true_simulator
 from planet_tf.world_model import WorldModel
 from conftest import TINY
 from test_planning import PointMass, reward_fn
@@ -95,8 +95,7 @@ def test_random_shooting_evaluates_each_sequence_once_and_takes_the_best():
   tf.random.set_seed(0)
   state = {'pos': tf.zeros([1, 2])}
   action = planning.random_shooting(
-      model, reward_fn, state, action_size=2, horizon=4, candidates=1000,
-      iterations=10, top_k=100)
+      model, reward_fn, state, action_size=2, horizon=4, candidates=1000)
   # One model call per horizon step, each over all 1000 sequences: no refit.
   assert model.batches == [1000] * 4 and action.shape == (1, 2)
   # With H = 1 the best of 1000 random actions lies near the target.
@@ -118,7 +117,7 @@ def test_random_collection_collects_with_uniform_actions(tmp_path):
   assert rows[-1]['updates'] == config.collect_interval  # Still trained.
   assert 'test_return' in rows[-1]  # And tested by planning.
   index = 2  # The first episode after the seed episodes.
-  rng = np.random.default_rng(training.episode_seed(config, training.TRAIN_SEED, index))
+  rng = np.random.default_rng(driver.episode_seed(config, driver.Phase.COLLECT, index))
   episode = trainer.replay.episodes[index]
   expected = np.stack([envs.random_action(6, rng) for _ in range(len(episode['action']) - 1)])
   np.testing.assert_array_equal(episode['action'][1:], expected)
@@ -166,7 +165,7 @@ def test_true_simulator_plans_on_the_simulator_and_restores_its_state(tmp_path):
     np.testing.assert_array_equal(planned.step(action)[0], plain.step(action)[0])
   config = _config('true_simulator', task='cartpole_swingup', episode_length=64,
                    test_episodes=2)
-  training.train(config, str(tmp_path))
+  true_simulator.evaluate(config, str(tmp_path))
   rows = _rows(str(tmp_path))
   assert len(rows) == 1 and rows[0]['episode'] == 0 and rows[0]['updates'] == 0
   assert len(rows[0]['test_returns']) == 2

@@ -1,25 +1,29 @@
-"""Latent dynamics models sharing one contract (see `base.LatentModel`).
-
-`MODELS` maps each `--model` name to its class path; `make_model` imports the
-class on use, so that listing the names imports no TensorFlow.
+"""Latent dynamics models sharing one contract (see `base.LatentModel`):
+the RSSM (paper Sec. 3, the default), and Fig. 4's deterministic RNN and
+stochastic SSM. `config.MODELS` names them without importing TensorFlow.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
-MODELS = {
-    'rssm': 'planet_tf.models.rssm:RSSM',  # Paper Sec. 3 (the default).
-    'rnn': 'planet_tf.models.rnn:RNN',  # Fig. 4: deterministic GRU only.
-    'ssm': 'planet_tf.models.ssm:SSM',  # Fig. 4: stochastic state only.
-}
+from planet_tf.config import Config
+from planet_tf.models.base import LatentModel
+from planet_tf.models.rnn import RNN
+from planet_tf.models.rssm import RSSM
+from planet_tf.models.ssm import SSM
 
 
-def make_model(name: str, action_size: int, **kwargs: Any):
-  """Builds the model named `name` (a key of MODELS)."""
-  if name not in MODELS:
-    raise ValueError(f"Unknown model '{name}'. Choose: {', '.join(MODELS)}.")
-  module, cls = MODELS[name].split(':')
-  return getattr(importlib.import_module(module), cls)(
-      action_size=action_size, **kwargs)
+def make_model(config: Config, action_size: int, embed_size: int,
+               dtype: str = 'float32') -> LatentModel:
+  """The latent model `config.model` names, built with the sizes it uses."""
+  if config.model == 'rssm':
+    return RSSM(action_size, embed_size, stoch_size=config.stoch_size,
+                deter_size=config.deter_size, hidden_size=config.hidden_size,
+                min_std=config.min_std, dtype=dtype)
+  if config.model == 'rnn':
+    return RNN(action_size, embed_size, deter_size=config.deter_size,
+               hidden_size=config.hidden_size, dtype=dtype)
+  if config.model == 'ssm':
+    return SSM(action_size, embed_size, stoch_size=config.stoch_size,
+               hidden_size=config.hidden_size, min_std=config.min_std,
+               dtype=dtype)
+  raise ValueError(f"Unknown model '{config.model}'.")

@@ -15,7 +15,7 @@ from typing import Dict, Tuple
 import tensorflow as tf
 
 from planet_tf.models.base import LatentModel, State
-from planet_tf.networks import GRUCell
+from planet_tf.models.layers import GRUCell
 
 
 class RNN(LatentModel):
@@ -25,8 +25,6 @@ class RNN(LatentModel):
 
   def __init__(self, action_size: int, embed_size: int = 1024,
                deter_size: int = 200, hidden_size: int = 200, **kwargs):
-    for unused in ('stoch_size', 'min_std'):
-      kwargs.pop(unused, None)
     super().__init__(action_size, embed_size, **kwargs)
     policy = self.dtype_policy
     self.deter_size = deter_size

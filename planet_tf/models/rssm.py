@@ -12,34 +12,10 @@ from __future__ import annotations
 
 from typing import Dict, Tuple
 
-import keras
 import tensorflow as tf
 
 from planet_tf.models.base import LatentModel, State
-from planet_tf.networks import GRUCell
-
-
-class GaussianHead(keras.layers.Layer):
-  """Dense(2 * size) -> (mean, softplus(std) + min_std), in float32 whatever
-  the dense layer's compute dtype."""
-
-  def __init__(self, size: int, min_std: float, **kwargs):
-    super().__init__(**kwargs)
-    self.size = size
-    self.min_std = min_std
-    self.dense = keras.layers.Dense(2 * size, dtype=self.dtype_policy)
-
-  def build(self, input_shape):
-    self.dense.build((None, int(input_shape[-1])))
-
-  def call(self, x: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
-    mean, std = tf.split(tf.cast(self.dense(x), tf.float32), 2, -1)
-    return mean, tf.nn.softplus(std) + self.min_std
-
-
-def sample(mean: tf.Tensor, std: tf.Tensor) -> tf.Tensor:
-  """A reparameterised sample of N(mean, std^2)."""
-  return mean + std * tf.random.normal(tf.shape(mean))
+from planet_tf.models.layers import GaussianHead, GRUCell, sample
 
 
 class RSSM(LatentModel):

@@ -13,7 +13,7 @@ from typing import Dict, Tuple
 import tensorflow as tf
 
 from planet_tf.models.base import LatentModel, State
-from planet_tf.models.rssm import GaussianHead, sample
+from planet_tf.models.layers import GaussianHead, sample
 
 
 class SSM(LatentModel):
@@ -22,7 +22,6 @@ class SSM(LatentModel):
   def __init__(self, action_size: int, embed_size: int = 1024,
                stoch_size: int = 30, hidden_size: int = 200,
                min_std: float = 0.1, **kwargs):
-    kwargs.pop('deter_size', None)  # The SSM has no deterministic state.
     super().__init__(action_size, embed_size, **kwargs)
     policy = self.dtype_policy
     self.stoch_size = stoch_size

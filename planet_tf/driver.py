@@ -1,0 +1,80 @@
+"""Running episodes: environments for a config, episode seeds, the loop.
+
+`run_episode` records an episode in the replay's index convention (see
+`replay`); `run_episodes` runs several at once, one policy call per step for
+all of them (the agent plans for a batch of beliefs), the environments
+stepping concurrently in their processes. Every episode has its own seed,
+derived from the run seed, a named phase and its indices, so that episodes
+stay reproducible across resumes.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Callable, List, Sequence
+
+import numpy as np
+
+from planet_tf import config as config_lib
+from planet_tf import envs
+from planet_tf.config import Config
+from planet_tf.replay import Episode
+
+
+class Phase(enum.IntEnum):
+  """What a seed is for; the values are part of every run's seeds."""
+  COLLECT = 0  # A collected (training) episode's environment and actions.
+  TEST = 1  # A test episode's environment.
+  UPDATES = 2  # The chunks sampled for the updates before an episode.
+  OPENLOOP = 3  # The chunks of an open-loop summary.
+
+
+def episode_seed(config: Config, phase: Phase, *indices: int) -> int:
+  """A distinct, reproducible seed per (run seed, phase, indices)."""
+  return int(np.random.SeedSequence(
+      [config.seed, int(phase), *indices]).generate_state(1)[0])
+
+
+def make_env(config: Config, task: str) -> envs.ProcessEnv:
+  """DM Control's `task` from pixels as `config` asks, in a child process."""
+  return envs.ProcessEnv(
+      task=task, action_repeat=config_lib.action_repeat(config, task),
+      episode_length=config.episode_length, image_size=config.image_size,
+      camera_id=config.camera_id)
+
+
+def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray],
+                 seeds: Sequence[int]) -> List[Episode]:
+  """One episode per environment, all at once, in the replay's index
+  convention (see `replay`).
+
+  `act` maps the current frames of all environments (N, H, W, 3) to their
+  actions (N, A); the environments reset and step concurrently (each in its
+  process). An environment whose episode has ended keeps its last frame in
+  the batch, and its actions are dropped.
+  """
+  frames = envs.reset_all(environments, seeds)
+  records = [([frame], [np.zeros(env.action_size, np.float32)], [0.0])
+             for frame, env in zip(frames, environments)]
+  running = list(range(len(environments)))
+  while running:
+    actions = np.asarray(act(np.stack(frames)), np.float32)
+    results = envs.step_all([environments[i] for i in running],
+                            [actions[i] for i in running])
+    for i, (frame, reward, done) in zip(list(running), results):
+      images, taken, rewards = records[i]
+      images.append(frame)
+      taken.append(actions[i])
+      rewards.append(reward)
+      frames[i] = frame
+      if done:
+        running.remove(i)
+  return [{'image': np.stack(images), 'action': np.stack(taken),
+           'reward': np.asarray(rewards, np.float32)}
+          for images, taken, rewards in records]
+
+
+def run_episode(env, act: Callable[[np.ndarray], np.ndarray],
+                seed: int) -> Episode:
+  """One episode of one environment; `act` maps a frame to an action."""
+  return run_episodes([env], lambda frames: act(frames[0])[None], [seed])[0]
