@@ -44,6 +44,10 @@ def define_flags() -> None:
   flags.DEFINE_list('action_sizes', ['1', '6'], 'Action sizes at which the '
                     'training step is timed.')
   flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
+  flags.DEFINE_bool('acting', True, 'Also time the acting loop (agent step + '
+                    'environment step through its process) at J=1000 and '
+                    'J=300, and a test point run batched against one '
+                    'episode after another.')
   flags.DEFINE_bool('memory', True, 'Also measure the peak memory of a fresh '
                     'process that only runs training steps (chunked and plain).')
 
@@ -294,6 +298,84 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   return rows
 
 
+ACTING_TASK = 'cheetah_run'  # The task of the acting-loop figures (R=4, A=6).
+
+
+def _acting_setup(c: config_lib.Config, candidates: int, top_k: int,
+                  episodes: int, steps: int):
+  """An agent at J=`candidates` and `episodes` environments of ACTING_TASK
+  whose episodes last `steps` agent steps."""
+  from planet_tf import driver, envs
+  from planet_tf.agent import Agent
+  from planet_tf.world_model import WorldModel
+  cj = c.replace(task=ACTING_TASK, candidates=candidates, top_k=top_k,
+                 planner_groups=min(c.planner_groups, candidates),
+                 episode_length=steps * 4)
+  agent = Agent(WorldModel(cj, PLANNER_ACTION_SIZE), cj)
+  environments = [envs.PaddedActions(driver.make_env(cj, ACTING_TASK),
+                                     PLANNER_ACTION_SIZE)
+                  for _ in range(episodes)]
+  return agent, environments
+
+
+def _loop_step_seconds(agent, environments, steps: int) -> float:
+  """Median wall time per step of `steps`-step episodes run through
+  `driver.run_episodes` (one agent step for all, environments concurrent)."""
+  from planet_tf import driver
+  times = []
+  last = [time.perf_counter()]
+
+  def on_step():
+    now = time.perf_counter()
+    times.append(now - last[0])
+    last[0] = now
+  agent.reset(len(environments))
+  last[0] = time.perf_counter()
+  driver.run_episodes(environments, lambda x: agent.act(x, explore=True),
+                      list(range(len(environments))), on_step)
+  return statistics.median(times[1:])  # The first includes the resets.
+
+
+def benchmark_acting(c: config_lib.Config, repeats: int,
+                     sizes: Tuple[Tuple[int, int, int], ...]) -> List[str]:
+  """The acting loop of a real episode, per step, beside its parts: the
+  agent step alone, the environment step alone (through its process), and
+  what lies between them (conversions, pickling, per-call overhead). Then
+  a test point's N episodes one after another against batched.
+
+  sizes: (J, K, N test episodes) per row group."""
+  rows = []
+  steps = max(repeats, 10)
+  for candidates, top_k, episodes in sizes:
+    agent, environments = _acting_setup(c, candidates, top_k, episodes, steps)
+    try:
+      env = environments[0]
+      frame = env.reset(0)
+      zero = np.zeros(PLANNER_ACTION_SIZE, np.float32)
+      env_step = median_time(lambda: env.step(zero), steps)
+      agent.reset(1)
+      agent_step = median_time(lambda: agent.act(frame[None], True), repeats)
+      loop = _loop_step_seconds(agent, environments[:1], steps)
+      between = loop - agent_step - env_step
+      rows.append(f'acting loop J={candidates}: {loop * 1e3:.1f} ms per step '
+                  f'= agent step {agent_step * 1e3:.1f} + env step '
+                  f'{env_step * 1e3:.1f} + between {between * 1e3:.1f} ms '
+                  f'({100 * between / loop:.1f}% of a step)')
+      batched = _loop_step_seconds(agent, environments, steps)
+      episode_steps = -(-1000 // 4)
+      alone = episodes * episode_steps * loop
+      together = episode_steps * batched
+      rows.append(f'test point N={episodes} J={candidates} ({ACTING_TASK}, '
+                  f'{episode_steps} steps): one after another {alone / 60:.1f} '
+                  f'min, batched {together / 60:.1f} min '
+                  f'({batched * 1e3:.0f} ms per batched step; '
+                  f'{alone / together:.2f}x)')
+    finally:
+      for env in environments:
+        env.close()
+  return rows
+
+
 def benchmark_envs(repeats: int) -> List[str]:
   """One environment step with rendering at each task's action repeat."""
   from planet_tf import envs
@@ -323,7 +405,7 @@ def main(argv) -> None:
   """Prints every figure of the benchmark, one line each."""
   del argv
   action_sizes = _action_sizes(FLAGS.action_sizes)
-  runtime.prepare_tensorflow()
+  runtime.import_tensorflow_quietly()
   c = _config(FLAGS.sizes).replace(mixed_precision=FLAGS.mixed_precision)
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
         f'mixed_precision={FLAGS.mixed_precision} repeats={FLAGS.repeats} '
@@ -336,6 +418,11 @@ def main(argv) -> None:
         'share of the numpy rate measured beside its calls', flush=True)
   if FLAGS.model:
     for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate, action_sizes):
+      print(row, flush=True)
+  if FLAGS.acting:
+    sizes = ((c.candidates, c.top_k, c.test_episodes), (300, 30, 3))
+    for row in benchmark_acting(c, FLAGS.repeats, sizes[:1] if
+                                FLAGS.sizes == 'tiny' else sizes):
       print(row, flush=True)
   if FLAGS.envs:
     for row in benchmark_envs(FLAGS.repeats):

@@ -90,14 +90,14 @@ class Config:
   # batch's frames, so their temporaries are a fraction of the whole (see
   # `chunking`). 1: the plain computation.
   backward_chunks: int = 10
-  # Compile the agent's step (posterior update + planner) with XLA: up to
-  # 20% faster here, in most runs (README benchmark), but XLA's random
-  # numbers ignore TF's seeds, so planned episodes are no longer
-  # reproducible from --seed.
+  # Compile the agent's step (posterior update + planner) with XLA: it fuses
+  # the planner's many small element-wise ops, faster on some CPUs and
+  # slower on others (docs/performance.md); XLA's random numbers ignore TF's
+  # seeds, so planned episodes are then not reproducible from --seed.
   xla_planner: bool = False
   # The planner rolls its J candidates out in this many independent groups,
-  # which TF runs concurrently on its inter-op threads: same values, and
-  # faster on a 2-core CPU (README benchmark). 1: one rollout of all J.
+  # which TF runs concurrently on its inter-op threads: the same values, and
+  # the cores stay busy through each group's small ops. 1: one rollout.
   planner_groups: int = 2
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
@@ -276,6 +276,12 @@ def _task_errors(config: Config, task: str) -> list:
     spec = envs.resolve_task(task)
   except ValueError as error:
     return [str(error)]
+  if config.camera_id > 0:
+    cameras = envs.camera_count(spec)
+    if config.camera_id >= cameras:
+      return [f'--camera_id={config.camera_id} does not exist: {task} has '
+              f'{cameras} camera(s), 0..{cameras - 1} (or -1, the free '
+              'camera).']
   repeat = config.action_repeat or spec.paper_action_repeat or 0
   if repeat == 0:
     return [f"Task '{task}' has no paper action repeat: pass --action_repeat."]

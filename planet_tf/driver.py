@@ -44,14 +44,16 @@ def make_env(config: Config, task: str) -> envs.ProcessEnv:
 
 
 def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray],
-                 seeds: Sequence[int]) -> List[Episode]:
+                 seeds: Sequence[int],
+                 on_step: Callable[[], None] = lambda: None) -> List[Episode]:
   """One episode per environment, all at once, in the replay's index
   convention (see `replay`).
 
   `act` maps the current frames of all environments (N, H, W, 3) to their
   actions (N, A); the environments reset and step concurrently (each in its
   process). An environment whose episode has ended keeps its last frame in
-  the batch, and its actions are dropped.
+  the batch, and its actions are dropped. `on_step` is called after every
+  step of the batch (progress display).
   """
   frames = envs.reset_all(environments, seeds)
   records = [([frame], [np.zeros(env.action_size, np.float32)], [0.0])
@@ -69,12 +71,19 @@ def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray]
       frames[i] = frame
       if done:
         running.remove(i)
+    on_step()
   return [{'image': np.stack(images), 'action': np.stack(taken),
            'reward': np.asarray(rewards, np.float32)}
           for images, taken, rewards in records]
 
 
-def run_episode(env, act: Callable[[np.ndarray], np.ndarray],
-                seed: int) -> Episode:
+def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int,
+                on_step: Callable[[], None] = lambda: None) -> Episode:
   """One episode of one environment; `act` maps a frame to an action."""
-  return run_episodes([env], lambda frames: act(frames[0])[None], [seed])[0]
+  return run_episodes([env], lambda frames: act(frames[0])[None], [seed],
+                      on_step)[0]
+
+
+def agent_steps(config: Config, task: str) -> int:
+  """Agent steps per episode of `task`: ceil(episode length / repeat)."""
+  return -(-config.episode_length // config_lib.action_repeat(config, task))

@@ -8,8 +8,7 @@ ceil(1000 / R) agent steps, the last repeat cut short if R does not divide
 live in [-1, 1].
 
 MuJoCo's EGL renderer (Mesa on CPU) and TensorFlow crash when loaded into one
-process (measured here: a segfault on the first render after `import
-tensorflow`). So the trainer talks to `ProcessEnv`, which runs `DMControlEnv`
+process (a segfault on the first render after `import tensorflow`). So the trainer talks to `ProcessEnv`, which runs `DMControlEnv`
 in a child Python process that never imports TensorFlow. This module itself
 imports neither TensorFlow nor dm_control at import time.
 """
@@ -18,8 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from typing import Any, List, Optional, Sequence, Tuple
@@ -57,7 +58,7 @@ def resolve_task(name: str, suite_tasks=None) -> TaskSpec:
   (e.g. `hopper_hop`, `ball_in_cup_catch`). `suite_tasks` is the suite's
   (domain, task) list; by default it is read in a child process, since
   dm_control imported next to TensorFlow aborts the process at exit
-  ('free(): invalid pointer', measured here).
+  ('free(): invalid pointer').
   """
   if name in PAPER_TASKS:
     domain, task, repeat = PAPER_TASKS[name]
@@ -69,6 +70,37 @@ def resolve_task(name: str, suite_tasks=None) -> TaskSpec:
       return TaskSpec(name, domain, task, None)
   known = sorted(PAPER_TASKS) + ['<domain>_<task> of dm_control.suite']
   raise ValueError(f"Unknown task '{name}'. Use one of: {', '.join(known)}.")
+
+
+def camera_count(spec: TaskSpec) -> int:
+  """The number of cameras of a task's model (read in a child process)."""
+  code = ('from dm_control import suite; '
+          f'print(suite.load({spec.domain!r}, {spec.task!r}).physics.model.ncam)')
+  result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, check=True)
+  return int(result.stdout.strip().splitlines()[-1])
+
+
+def check_rendering() -> None:
+  """Raises ValueError naming the fix if MUJOCO_GL cannot render here."""
+  import ctypes.util  # pylint: disable=import-outside-toplevel
+  backend = os.environ.get('MUJOCO_GL', 'egl')
+  if backend not in ('egl', 'osmesa', 'glfw'):
+    raise ValueError(
+        f'MUJOCO_GL={backend!r} is not a MuJoCo rendering backend: use '
+        'MUJOCO_GL=egl (headless, the default), osmesa or glfw (a display).')
+  if backend == 'egl' and not ctypes.util.find_library('EGL'):
+    raise ValueError('MUJOCO_GL=egl but libEGL is not installed: run '
+                     'scripts/setup.sh (Debian: apt-get install libegl1 '
+                     'libgl1-mesa-dri).')
+  if backend == 'osmesa' and not ctypes.util.find_library('OSMesa'):
+    raise ValueError('MUJOCO_GL=osmesa but the OSMesa library is not '
+                     'installed: install it (Debian: libosmesa6) or use '
+                     'MUJOCO_GL=egl.')
+  if backend == 'glfw' and not (os.environ.get('DISPLAY') or
+                                os.environ.get('WAYLAND_DISPLAY')):
+    raise ValueError('MUJOCO_GL=glfw needs a display and none is set: use '
+                     'MUJOCO_GL=egl to render without one.')
 
 
 def _suite_tasks_in_child() -> list:
@@ -312,8 +344,20 @@ class ProcessEnv:
       self._process.kill()
 
 
+class _DropDeprecatedTotalMass(logging.Filter):
+  """dm_control's own models use a MuJoCo attribute that MuJoCo deprecates;
+  the warning (one per environment process) says nothing to our users."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return "'settotalmass' is deprecated" not in record.getMessage()
+
+
 def _serve() -> None:
   """The child side of `ProcessEnv`: answers calls until 'close'."""
+  # Ctrl-C reaches the whole process group: the parent handles it and
+  # closes this process, which must not die mid-reply with a traceback.
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
+  logging.getLogger('absl').addFilter(_DropDeprecatedTotalMass())
   protocol_out = os.fdopen(os.dup(1), 'wb')
   os.dup2(2, 1)  # Stray prints of the libraries must not corrupt the channel.
   sys.stdout = sys.stderr

@@ -29,8 +29,8 @@ def evaluate_sequences(model: LatentModel, reward_fn: RewardFn, state: State,
   state: belief with batch B; actions: (B, J, H, A). One sampled state
   trajectory per candidate; returns (B, J). `groups` > 1 rolls the
   candidates out in that many independent parts, which TensorFlow runs
-  concurrently on its inter-op threads (README benchmark: faster on a
-  2-core CPU); the values are the same.
+  concurrently on its inter-op threads, keeping the cores busy through
+  each part's small ops; the values are the same.
   """
   batch, candidates = tf.shape(actions)[0], tf.shape(actions)[1]
   horizon, action_size = actions.shape[2], actions.shape[3]

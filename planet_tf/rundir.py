@@ -32,6 +32,7 @@ from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from absl import logging
 
+from planet_tf import config as config_lib
 from planet_tf.config import Config
 
 LOCK_NAME = '.lock'
@@ -230,15 +231,17 @@ def last_episode(logdir: str) -> int:
 
 
 def is_finished(logdir: str) -> bool:
-  """True when the run reached its config's total_episodes (a run that
-  collects nothing, the true simulator's, when its one row exists)."""
-  config = read_config(logdir)
+  """True when the run collected its config's total_episodes rounds (one
+  episode per task each), or, for the true simulator, which collects
+  nothing, when its one row exists."""
+  stored = read_config(logdir)
   rows = read_metrics(logdir).rows
-  if config is None or not rows:
+  if stored is None or not rows:
     return False
-  if config.get('planner') == 'true_simulator':
+  if stored.get('planner') == 'true_simulator':
     return True
-  return max(row['episode'] for row in rows) >= config['total_episodes']
+  tasks = len(config_lib.tasks(Config.from_dict(stored)))
+  return max(row['episode'] for row in rows) >= stored['total_episodes'] * tasks
 
 
 def set_aside_lines(logdir: str, lines: List[str], name: str) -> str:

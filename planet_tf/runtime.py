@@ -6,6 +6,7 @@ Called by entry points and launchers, never at import time.
 
 import os
 import sys
+import tempfile
 from typing import Dict, Mapping, Optional
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,6 +22,47 @@ def prepare_tensorflow() -> None:
   if 'tensorflow' in sys.modules:
     return  # Too late to matter; the caller imported TensorFlow already.
   os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1')
+
+
+# Notices TensorFlow prints on every CPU start, before its logging honours
+# TF_CPP_MIN_LOG_LEVEL; they say nothing about the run.
+_START_NOTICES = (
+    'All log messages before absl::InitializeLog() is called',
+    'oneDNN custom operations are on', 'Could not find cuda drivers',
+    'This TensorFlow binary is optimized to use available CPU instructions',
+    'To enable the following instructions:')
+_NO_GPU_NOTICE = 'failed call to cuInit'
+
+
+def import_tensorflow_quietly() -> None:
+  """Imports TensorFlow and finds its devices with the start-up notices
+  filtered out of stderr; every other line is passed on. The CUDA
+  initialisation error is dropped only where this machine has no NVIDIA
+  device (on a GPU machine it is a real problem)."""
+  prepare_tensorflow()
+  if 'tensorflow' in sys.modules:
+    return
+  notices = _START_NOTICES + (() if has_nvidia_device() else (_NO_GPU_NOTICE,))
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as captured:
+    os.dup2(captured.fileno(), 2)
+    try:
+      import tensorflow as tf  # pylint: disable=import-outside-toplevel
+      tf.config.list_physical_devices()  # CUDA initialises here.
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      captured.seek(0)
+      for line in captured.read().decode('utf-8', 'replace').splitlines():
+        if line.strip() and not any(notice in line for notice in notices):
+          print(line, file=sys.stderr)
+
+
+def has_nvidia_device() -> bool:
+  """Whether an NVIDIA driver exposes a device here (no TensorFlow needed)."""
+  return os.path.exists('/dev/nvidiactl') or os.path.exists('/dev/nvidia0')
 
 
 def child_env(base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:

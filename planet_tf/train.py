@@ -1,19 +1,24 @@
 """Command line: python -m planet_tf.train --task=cheetah_run --logdir=runs/x
 
 Every config field is a flag of the same name; `--preset` names presets
-applied left to right (e.g. `--preset=cpu`), explicit flags override them.
-`--print_config` prints the resolved config and exits.
+applied left to right (`--preset=cpu,ssm` or `--preset=cpu --preset=ssm`),
+explicit flags override them. `--print_config` prints the resolved config,
+marking what differs from the paper's, and exits. With the `true_simulator`
+planner the command runs Table 1's CEM on the real simulator instead of
+training. Errors are one line naming the fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging as std_logging
 import sys
+from typing import List
 
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
-from planet_tf import rundir, runtime
+from planet_tf import envs, rundir, runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
@@ -25,13 +30,21 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     _DEFINE[type(field.default)](
         field.name, None, f'Config value (default {field.default!r}).',
         flag_values=flag_values)
-  flags.DEFINE_list('preset', ['paper'],
-                    f"Presets applied in order: {', '.join(config_lib.PRESETS)}.",
-                    flag_values=flag_values)
+  flags.DEFINE_multi_string(
+      'preset', ['paper'], 'Presets applied in order (comma-separated, or '
+      f"the flag repeated): {', '.join(config_lib.PRESETS)}.",
+      flag_values=flag_values)
   flags.DEFINE_string('logdir', None, 'Run directory; rerun to resume.',
                       flag_values=flag_values)
-  flags.DEFINE_bool('print_config', False, 'Print the resolved config and exit.',
+  flags.DEFINE_bool('print_config', False, 'Print the resolved config, marking '
+                    "the values that differ from the paper's, and exit.",
                     flag_values=flag_values)
+
+
+def presets_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
+  """The presets in order, from every --preset given (each may be a list)."""
+  return [name.strip() for value in flag_values.preset
+          for name in value.split(',') if name.strip()]
 
 
 def config_from_flags(
@@ -40,7 +53,34 @@ def config_from_flags(
   overrides = {field.name: flag_values[field.name].value
                for field in dataclasses.fields(config_lib.Config)
                if flag_values[field.name].value is not None}
-  return config_lib.resolve(flag_values.preset, overrides)
+  return config_lib.resolve(presets_from_flags(flag_values), overrides)
+
+
+def describe(config: config_lib.Config, presets: List[str]) -> str:
+  """Every value, one per line, a '*' and the paper's value where they differ."""
+  paper = config_lib.Config().to_dict()
+  lines = [f"# presets {','.join(presets)}; * marks a value that differs from "
+           "the paper's"]
+  for key, value in sorted(config.to_dict().items()):
+    differs = value != paper[key]
+    lines.append(f"{'*' if differs else ' '} {key} = {value!r}"
+                 + (f'   (paper: {paper[key]!r})' if differs else ''))
+  return '\n'.join(lines)
+
+
+def _changed_summary(config: config_lib.Config) -> str:
+  paper = config_lib.Config().to_dict()
+  changed = [f'{k}={v}' for k, v in sorted(config.to_dict().items())
+             if v != paper[k]]
+  return ', '.join(changed) if changed else "none: the paper's configuration"
+
+
+class _QuietTensorFlowInfo(std_logging.Filter):
+  """Drops INFO records logged from TensorFlow's modules."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return (record.levelno > std_logging.INFO or
+            '/tensorflow/' not in record.pathname.replace('\\', '/'))
 
 
 def main(argv) -> None:
@@ -49,26 +89,34 @@ def main(argv) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     config = config_from_flags()
+    envs.check_rendering()
   except ValueError as error:
     sys.exit(f'Error: {error}')
   if flags.FLAGS.print_config:
-    print(config.to_json())
+    print(describe(config, presets_from_flags()))
     return
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
-  runtime.prepare_tensorflow()
+  logdir = flags.FLAGS.logdir
+  runtime.import_tensorflow_quietly()
+  # TensorFlow logs an INFO line per checkpoint written through absl, the
+  # logger our progress lines use: keep its warnings, drop its INFO.
+  std_logging.getLogger('absl').addFilter(_QuietTensorFlowInfo())
   from planet_tf import training, true_simulator  # Import TensorFlow.
-  logging.info('Config:\n%s', config.to_json())
+  logging.info('Config in %s (differs from the paper in: %s).',
+               f'{logdir}/{rundir.CONFIG_FILE}', _changed_summary(config))
   try:
     if config.planner == 'true_simulator':  # A separate program: no learning.
-      true_simulator.evaluate(config, flags.FLAGS.logdir)
+      true_simulator.evaluate(config, logdir)
     else:
-      training.train(config, flags.FLAGS.logdir)
-  except (rundir.RunDirError, training.NonFiniteError) as error:
+      training.train(config, logdir)
+  except (rundir.RunDirError, training.NonFiniteError, ValueError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
   except OSError as error:  # A full disk, a directory made read-only.
     sys.exit(f'Error: {error}. Nothing partial was left: fix the cause and '
              'rerun the same command to resume from the last checkpoint.')
+  except KeyboardInterrupt:
+    sys.exit('interrupted: rerun the same command to resume.')
 
 
 if __name__ == '__main__':

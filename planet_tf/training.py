@@ -19,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, rundir
+from planet_tf import driver, envs, progress, rundir
 from planet_tf.agent import Agent
 from planet_tf.checkpoint import Checkpoints, training_checkpoint
 from planet_tf.config import Config
@@ -60,6 +60,7 @@ class Trainer:
     self.logdir = logdir
     self.tasks = config_lib.tasks(config)
     self._make_env = make_env
+    self.progress = progress.Progress()
     self.envs: Dict[str, object] = {}
     self._test_envs: Dict[str, List[object]] = {}
     self._lock = rundir.lock(logdir)
@@ -178,9 +179,11 @@ class Trainer:
       row.update(self._train(index))
     row['train_seconds'] = time.time() - start
     start = time.time()
-    episode = driver.run_episode(
-        self.envs[task], self._collect_policy(index),
-        driver.episode_seed(config, Phase.COLLECT, index))
+    with self.progress.phase(f'collect {task}',
+                             driver.agent_steps(config, task)) as tick:
+      episode = driver.run_episode(
+          self.envs[task], self._collect_policy(index),
+          driver.episode_seed(config, Phase.COLLECT, index), tick)
     row['collect_seconds'] = time.time() - start
     self.replay.add(episode, index)
     row['train_return'] = float(episode['reward'].sum())
@@ -215,13 +218,16 @@ class Trainer:
     config = self.config
     rng = np.random.default_rng(driver.episode_seed(config, Phase.UPDATES, index))
     history = []
-    for _ in range(config.collect_interval):
-      batch = self.replay.sample(config.batch_size, config.chunk_length, rng)
-      metrics = self.train_step(batch['image'], batch['action'], batch['reward'])
-      if bool(metrics.pop('finite')):
-        history.append(metrics)
-      else:
-        self._skip_update(float(metrics['loss']), float(metrics['grad_norm']))
+    with self.progress.phase('updates', config.collect_interval) as tick:
+      for _ in range(config.collect_interval):
+        batch = self.replay.sample(config.batch_size, config.chunk_length, rng)
+        metrics = self.train_step(batch['image'], batch['action'],
+                                  batch['reward'])
+        if bool(metrics.pop('finite')):
+          history.append(metrics)
+        else:
+          self._skip_update(float(metrics['loss']), float(metrics['grad_norm']))
+        tick()
     return _mean_metrics(history) if history else {}
 
   def _skip_update(self, loss: float, grad_norm: float) -> None:
@@ -258,9 +264,11 @@ class Trainer:
       seeds = [driver.episode_seed(config, Phase.TEST, rounds, task_index, j)
                for j in range(config.test_episodes)]
       self.agent.reset(len(seeds))
-      episodes = driver.run_episodes(
-          self._test_environments(task),
-          lambda images: self.agent.act(images, explore=False), seeds)
+      with self.progress.phase(f'test {task} x{len(seeds)}',
+                               driver.agent_steps(config, task)) as tick:
+        episodes = driver.run_episodes(
+            self._test_environments(task),
+            lambda images: self.agent.act(images, explore=False), seeds, tick)
       returns = [float(episode['reward'].sum()) for episode in episodes]
       suffix = f'/{task}' if len(self.tasks) > 1 else ''
       results[f'test_return{suffix}'] = float(np.mean(returns))
@@ -293,28 +301,22 @@ class Trainer:
         tf.summary.image('openloop', self._pending_image[None], step=step)
         self._pending_image = None
     self.writer.flush()
-    logging.info('%s', progress_line(row, self.total_episodes,
-                                     several_tasks=len(self.tasks) > 1))
+    logging.info('%s', progress.episode_line(
+        row, self.total_episodes, several_tasks=len(self.tasks) > 1,
+        eta=self._eta(row['episode'])))
 
-
-def progress_line(row: dict, total_episodes: int, several_tasks: bool) -> str:
-  """One episode's row as a line of the console log."""
-  parts = [f"episode {row['episode']}/{total_episodes}"
-           + (f" ({row['task']})" if several_tasks else ''),
-           f"env steps {row['env_steps']}",
-           f"train return {row['train_return']:.1f}"]
-  if 'loss' in row:
-    parts.append(f"loss {row['loss']:.1f} (image {row['image_nll']:.1f}, "
-                 f"reward {row['reward_nll']:.2f}"
-                 + (f", kl {row['kl']:.2f})" if 'kl' in row else ')'))
-  for key, value in row.items():
-    if key.startswith('test_return') and not key.startswith('test_returns'):
-      name = key.replace('test_return', 'test return').replace('/', ' ')
-      parts.append(f'{name} {value:.1f}')
-  times = ', '.join(f"{k.split('_')[0]} {row[k]:.0f}s" for k in
-                    ('train_seconds', 'collect_seconds', 'test_seconds')
-                    if k in row)
-  return ' | '.join(parts) + ' | ' + times
+  def _eta(self, episodes: int) -> Optional[float]:
+    """Seconds until `total_episodes`, once a planned episode was timed."""
+    config, rounds = self.config, episodes // len(self.tasks)
+    tests = (config.total_episodes // config.test_every
+             - rounds // config.test_every) if config.test_episodes else 0
+    default_test = None
+    planned = [r for r in self.metrics.rows if r.get('collect_seconds')]
+    if planned:  # A test point: about one batched episode per task.
+      default_test = 1.5 * planned[-1]['collect_seconds'] * len(self.tasks)
+    return progress.eta_seconds(self.metrics.rows,
+                                self.total_episodes - episodes, tests,
+                                default_test)
 
 
 def _mean_metrics(history: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:

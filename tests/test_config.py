@@ -60,8 +60,9 @@ def test_any_suite_task_by_name_with_explicit_repeat():
   c = config_lib.resolve(overrides={'task': 'ball_in_cup_catch', 'action_repeat': 6})
   assert config_lib.action_repeat(c) == 6
   # 1000 steps at R = 6: ceil(1000 / 6) = 167 agent steps, 168 frames.
+  config_lib.validate(c.replace(chunk_length=168))  # Exactly one episode.
   with pytest.raises(ValueError, match='exceeds the 168 frames'):
-    c.replace(chunk_length=169) and config_lib.validate(c.replace(chunk_length=169))
+    config_lib.validate(c.replace(chunk_length=169))
 
 
 def _cli(*args):
@@ -72,7 +73,8 @@ def _cli(*args):
 def test_cli_prints_resolved_config_and_rejects_bad_flags():
   result = _cli('--preset=cpu', '--horizon=7', '--print_config')
   assert result.returncode == 0, result.stderr
-  assert '"horizon": 7' in result.stdout and '"candidates": 300' in result.stdout
+  assert '* horizon = 7   (paper: 12)' in result.stdout
+  assert '* candidates = 300   (paper: 1000)' in result.stdout
   result = _cli('--top_k=2000', '--print_config')
   assert result.returncode != 0 and 'exceeds --candidates' in result.stderr
   result = _cli('--print_config', '--preset=bogus')

@@ -2,7 +2,6 @@
 full disks, determinism (issue 3)."""
 
 import glob
-import json
 import logging
 import os
 import resource
@@ -18,12 +17,16 @@ import tensorflow as tf
 from planet_tf import learner, replay, rundir, training
 from planet_tf.checkpoint import Checkpoints
 from planet_tf.world_model import WorldModel
-from conftest import TINY
 
 
 def _rows(logdir):
-  with open(os.path.join(logdir, 'metrics.jsonl')) as file:
-    return [json.loads(line) for line in file]
+  return rundir.read_metrics(logdir).rows
+
+
+@pytest.fixture
+def run_fake(fake_env):
+  """Trains (or resumes) a run on the fake environment."""
+  return lambda config, logdir: training.Trainer(config, logdir, fake_env).run()
 
 
 def _episode_files(logdir):
@@ -75,12 +78,15 @@ def _assert_consistent(logdir, episodes, config):
 
 # Crashes: SIGKILL at several points of a CLI run, then the same command.
 
-KILL_CONFIG = dict(TINY, total_episodes=4, test_episodes=0)
+@pytest.fixture
+def kill_values(tiny):
+  """The tiny config of the CLI runs that these tests kill."""
+  return dict(tiny, total_episodes=4, test_episodes=0)
 
 
-def _command(logdir):
+def _command(logdir, values):
   return [sys.executable, '-m', 'planet_tf.train', f'--logdir={logdir}'] + [
-      f'--{key}={value}' for key, value in KILL_CONFIG.items()]
+      f'--{key}={value}' for key, value in values.items()]
 
 
 def _writing(logdir):
@@ -99,11 +105,11 @@ def _row_count(logdir):
   return open(path).read().count('\n') if os.path.exists(path) else 0
 
 
-def _kill_when(logdir, condition, delay=0.0, timeout=90.0):
+def _kill_when(logdir, values, condition, delay=0.0, timeout=90.0):
   """Runs the CLI, SIGKILLs it `delay` seconds after `condition(logdir)`
   holds (polled every millisecond); returns whether the condition was met
   before the run ended."""
-  process = subprocess.Popen(_command(logdir), stdout=subprocess.DEVNULL,
+  process = subprocess.Popen(_command(logdir, values), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
   deadline = time.time() + timeout
   try:
@@ -121,44 +127,48 @@ def _kill_when(logdir, condition, delay=0.0, timeout=90.0):
       process.wait()
 
 
-def _finish(logdir):
-  result = subprocess.run(_command(logdir), capture_output=True, text=True,
+def _finish(logdir, values):
+  result = subprocess.run(_command(logdir, values), capture_output=True, text=True,
                           timeout=240)
   assert result.returncode == 0, result.stderr[-3000:]
   return result.stderr
 
 
-def test_sigkill_during_collection_and_updates_then_rerun(tmp_path, tiny_config):
+def test_sigkill_during_collection_and_updates_then_rerun(tmp_path, tiny_config,
+                                                          kill_values):
   logdir = str(tmp_path / 'run')
   # Right after the first episode file appears: before its row or checkpoint.
-  assert _kill_when(logdir, lambda d: os.path.isdir(os.path.join(d, 'episodes'))
+  assert _kill_when(logdir, kill_values, lambda d: os.path.isdir(os.path.join(d, 'episodes'))
                     and _episode_files(d))
   # During the first updates (tracing and running the train step).
-  assert _kill_when(logdir, lambda d: _row_count(d) >= 2, delay=1.0)
-  log = _finish(logdir)
+  assert _kill_when(logdir, kill_values, lambda d: _row_count(d) >= 2,
+                    delay=1.0)
+  log = _finish(logdir, kill_values)
   assert 'Restored checkpoint' in log
-  _assert_consistent(logdir, 4, tiny_config.replace(**KILL_CONFIG))
+  _assert_consistent(logdir, 4, tiny_config.replace(**kill_values))
 
 
-def test_sigkill_while_writing_files_then_rerun(tmp_path, tiny_config):
+def test_sigkill_while_writing_files_then_rerun(tmp_path, tiny_config,
+                                                kill_values):
   logdir = str(tmp_path / 'run')
   # While an episode or checkpoint file is being written, as early as seen,
   # then again once training has begun. Polling can miss the short writes:
   # a miss lets the run end early, so at least one hit is required.
-  hits = [_kill_when(logdir, _writing),
-          _kill_when(logdir, lambda d: _row_count(d) >= 3 and _writing(d))]
+  hits = [_kill_when(logdir, kill_values, _writing),
+          _kill_when(logdir, kill_values,
+                     lambda d: _row_count(d) >= 3 and _writing(d))]
   assert any(hits), hits
-  _finish(logdir)
-  _assert_consistent(logdir, 4, tiny_config.replace(**KILL_CONFIG))
+  _finish(logdir, kill_values)
+  _assert_consistent(logdir, 4, tiny_config.replace(**kill_values))
 
 
 # Corrupt files.
 
 def test_corrupt_episode_and_checkpoint_are_moved_aside(tmp_path, tiny_config,
-                                                         caplog):
+                                                         caplog, fake_env):
   logdir = str(tmp_path / 'run')
   tiny_config = tiny_config.replace(test_episodes=0)
-  training.train(tiny_config, logdir)  # 3 episodes, checkpoints 1..3.
+  training.Trainer(tiny_config, logdir, fake_env).run()  # 3 episodes, checkpoints 1..3.
   episode = os.path.join(logdir, 'episodes', '000001-10.npz')
   with open(episode, 'r+b') as file:
     file.truncate(500)
@@ -166,7 +176,8 @@ def test_corrupt_episode_and_checkpoint_are_moved_aside(tmp_path, tiny_config,
   with open(data, 'r+b') as file:
     file.truncate(1000)
   with caplog.at_level(logging.WARNING):
-    trainer = training.Trainer(tiny_config.replace(total_episodes=4), logdir)
+    trainer = training.Trainer(tiny_config.replace(total_episodes=4), logdir,
+                               fake_env)
   messages = caplog.text
   assert 'Corrupt checkpoint' in messages and 'ckpt-3' in messages
   assert 'Corrupt episode file' in messages and '000001-10.npz' in messages
@@ -182,16 +193,17 @@ def test_corrupt_episode_and_checkpoint_are_moved_aside(tmp_path, tiny_config,
   assert max(_numbers(logdir)) == 4
 
 
-def test_unreadable_only_checkpoint_refuses_with_its_name(tmp_path, tiny_config):
+def test_unreadable_only_checkpoint_refuses_with_its_name(tmp_path, tiny_config,
+                                                          run_fake, fake_env):
   logdir = str(tmp_path / 'run')
-  training.train(tiny_config.replace(total_episodes=2), logdir)
+  run_fake(tiny_config.replace(total_episodes=2), logdir)
   for number in _numbers(logdir):
     with open(os.path.join(logdir, 'checkpoints', f'ckpt-{number}.index'),
               'r+b') as file:
       file.truncate(40)
   with pytest.raises(rundir.RunDirError, match=r'No checkpoint .* reads back'
                      r'(.|\n)*ckpt-1'):
-    training.Trainer(tiny_config, logdir)
+    training.Trainer(tiny_config, logdir, fake_env)
 
 
 # Non-finite losses.
@@ -221,10 +233,10 @@ def test_train_step_skips_nonfinite_updates(tiny_config):
 
 
 def test_nonfinite_limit_stops_the_run_keeping_the_last_checkpoint(
-    tmp_path, tiny_config):
+    tmp_path, tiny_config, run_fake):
   logdir = str(tmp_path / 'run')
   config = tiny_config.replace(max_nonfinite_updates=1, test_episodes=0)
-  training.train(config.replace(total_episodes=2), logdir)  # Seed episodes.
+  run_fake(config.replace(total_episodes=2), logdir)  # Seed episodes.
   for index in range(2):  # NaN rewards make every loss NaN.
     path = glob.glob(os.path.join(logdir, 'episodes', f'{index:06d}-*'))[0]
     episode = replay.load_episode(path)
@@ -233,7 +245,7 @@ def test_nonfinite_limit_stops_the_run_keeping_the_last_checkpoint(
   with pytest.raises(training.NonFiniteError,
                      match=r'2 updates had a non-finite loss.*'
                      r'--max_nonfinite_updates=1.*checkpoint \(episode 2\)'):
-    training.train(config, logdir)
+    run_fake(config, logdir)
   assert _numbers(logdir)[-1] == 2 and len(_rows(logdir)) == 2
   assert _checkpoint_counters(logdir) == (2, 80, 0)
   assert len(_episode_files(logdir)) == 2
@@ -241,14 +253,15 @@ def test_nonfinite_limit_stops_the_run_keeping_the_last_checkpoint(
 
 # Locks, unwritable directories, full disks.
 
-def test_second_process_on_a_run_directory_is_refused(tmp_path, tiny_config):
+def test_second_process_on_a_run_directory_is_refused(tmp_path, tiny_config,
+                                                       fake_env):
   logdir = str(tmp_path / 'run')
   os.makedirs(logdir)
   held = rundir.lock(logdir)
   try:
     with pytest.raises(rundir.RunDirError,
                        match=f'Another process \\(PID {os.getpid()}\\)'):
-      training.Trainer(tiny_config, logdir)
+      training.Trainer(tiny_config, logdir, fake_env)
   finally:
     held.close()
   rundir.lock(logdir).close()  # Released: a later process gets it.
@@ -282,12 +295,13 @@ def _limit_file_size(limit):
 
 @pytest.mark.parametrize('limit,what', [(10_000, 'episode'),
                                         (200_000, 'checkpoint')])
-def test_full_disk_is_a_clear_error_without_partial_files(tmp_path, limit, what):
+def test_full_disk_is_a_clear_error_without_partial_files(tmp_path, limit, what,
+                                                          kill_values):
   """Files over `limit` bytes fail to write, as on a full disk: an episode
   file (26 kB) or a checkpoint (430 kB) of the tiny config."""
   logdir = str(tmp_path / 'run')
-  result = subprocess.run(_command(logdir), capture_output=True, text=True,
-                          timeout=120, preexec_fn=_limit_file_size(limit))
+  result = subprocess.run(_command(logdir, kill_values), capture_output=True,
+                          text=True, timeout=120, preexec_fn=_limit_file_size(limit))
   assert result.returncode != 0
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith('Error:') and 'File too large' in last, last
@@ -301,11 +315,12 @@ def test_full_disk_is_a_clear_error_without_partial_files(tmp_path, limit, what)
 
 # Determinism.
 
-def test_same_seed_gives_same_first_losses_and_episode(tmp_path, tiny_config):
+def test_same_seed_gives_same_first_losses_and_episode(tmp_path, tiny_config,
+                                                       run_fake):
   config = tiny_config.replace(total_episodes=3, test_episodes=0)
   runs = []
   for name in ('a', 'b'):
-    training.train(config, str(tmp_path / name))
+    run_fake(config, str(tmp_path / name))
     episode = replay.load_episode(str(tmp_path / name / 'episodes' / '000002-10.npz'))
     runs.append((_rows(str(tmp_path / name))[2], episode))
   (row_a, episode_a), (row_b, episode_b) = runs

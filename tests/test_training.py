@@ -10,7 +10,6 @@ import tensorflow as tf
 from planet_tf import learner, training
 from planet_tf.agent import Agent
 from planet_tf.world_model import WorldModel
-from conftest import TINY
 
 
 def test_loss_is_equation_3_with_free_nats_and_reward_scale(tiny_config):
@@ -97,8 +96,8 @@ def test_end_to_end_run_then_resume(tmp_path, tiny_config):
   assert open(os.path.join(logdir, 'episodes', '000000-10.npz'), 'rb').read() == first_episode
 
 
-def test_cli_runs_and_refuses_a_different_config(tmp_path):
-  flags = [f'--{k}={v}' for k, v in TINY.items()]
+def test_cli_runs_and_refuses_a_different_config(tmp_path, tiny):
+  flags = [f'--{k}={v}' for k, v in tiny.items()]
   command = [sys.executable, '-m', 'planet_tf.train', f'--logdir={tmp_path}'] + flags
   result = subprocess.run(command, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

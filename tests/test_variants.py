@@ -1,7 +1,6 @@
 """Every paper variant runs from its preset; each test asserts what makes it
 that variant."""
 
-import json
 import os
 
 import numpy as np
@@ -11,16 +10,12 @@ import tensorflow as tf
 from planet_tf import config as config_lib
 from planet_tf import driver, envs, planning, training, true_simulator
 from planet_tf.world_model import WorldModel
-from conftest import TINY
-from test_planning import PointMass, reward_fn
 
 
-def _config(*presets, **overrides):
-  return config_lib.resolve(['paper', *presets], {**TINY, **overrides})
-
-
-def _rows(logdir):
-  return [json.loads(line) for line in open(os.path.join(logdir, 'metrics.jsonl'))]
+@pytest.fixture
+def make_config(tiny):
+  return lambda *presets, **overrides: config_lib.resolve(
+      ['paper', *presets], {**tiny, **overrides})
 
 
 def _random_batch(action_size=6):
@@ -30,8 +25,9 @@ def _random_batch(action_size=6):
           rng.uniform(0, 1, (2, 6)).astype(np.float32))
 
 
-def test_rnn_is_deterministic_without_kl(tmp_path):
-  config = _config('rnn')
+def test_rnn_is_deterministic_without_kl(tmp_path, make_config, fake_env,
+                                        metrics_rows):
+  config = make_config('rnn')
   wm = WorldModel(config, action_size=6)
   assert wm.dynamics.state_sizes == {'deter': config.deter_size}
   assert not wm.dynamics.stochastic
@@ -41,31 +37,32 @@ def test_rnn_is_deterministic_without_kl(tmp_path):
       loss, metrics['image_nll'] + 10 * metrics['reward_nll'], rtol=1e-6)
   # Same encoder, decoder and reward model as the RSSM (the heads' first
   # kernels differ only in their input: the features are h_t alone).
-  rssm = WorldModel(_config(), action_size=6)
+  rssm = WorldModel(make_config(), action_size=6)
   for name in ('encoder', 'decoder', 'reward'):
     shapes = lambda m: [v.shape for v in getattr(m, name).weights][1:]
     assert shapes(wm) == shapes(rssm)
   assert wm.dynamics.feature_size == config.deter_size
-  training.train(config, str(tmp_path))
-  last = _rows(str(tmp_path))[-1]
+  training.Trainer(config, str(tmp_path), fake_env).run()
+  last = metrics_rows(tmp_path)[-1]
   assert 'kl' not in last and np.isfinite(last['loss']) and 'test_return' in last
 
 
-def test_ssm_is_stochastic_without_deterministic_path(tmp_path):
-  config = _config('ssm')
+def test_ssm_is_stochastic_without_deterministic_path(tmp_path, make_config,
+                                                     fake_env, metrics_rows):
+  config = make_config('ssm')
   wm = WorldModel(config, action_size=6)
   assert set(wm.dynamics.state_sizes) == {'mean', 'std', 'stoch'}
   assert wm.dynamics.feature_size == config.stoch_size
   assert not any('cell' in v.path or 'gru' in v.path.lower()
                  for v in wm.dynamics.weights)
-  training.train(config, str(tmp_path))
-  last = _rows(str(tmp_path))[-1]
+  training.Trainer(config, str(tmp_path), fake_env).run()
+  last = metrics_rows(tmp_path)[-1]
   assert last['kl_loss'] >= config.free_nats and 'test_return' in last
 
 
 @pytest.mark.parametrize('model', ['rssm', 'ssm'])
-def test_overshooting_preset_adds_multi_step_kl(model):
-  config = _config('overshooting', model=model, overshooting=4)
+def test_overshooting_preset_adds_multi_step_kl(model, make_config):
+  config = make_config('overshooting', model=model, overshooting=4)
   assert config_lib.resolve(['overshooting']).overshooting == 50
   wm = WorldModel(config, action_size=6)
   loss, metrics = wm.loss(*_random_batch())
@@ -77,21 +74,13 @@ def test_overshooting_preset_adds_multi_step_kl(model):
   assert abs(float(kl_part) - (float(metrics['kl_loss']) +
              3 * float(metrics['overshooting_kl_loss'])) / 4) < 1e-3
   with pytest.raises(ValueError, match='needs stochastic latents'):
-    _config('overshooting', 'rnn', overshooting=4)
+    make_config('overshooting', 'rnn', overshooting=4)
 
 
-class CountingPointMass(PointMass):
-  def __init__(self):
-    super().__init__()
-    self.batches = []
-
-  def img_step(self, state, action):
-    self.batches.append(int(action.shape[0]))
-    return super().img_step(state, action)
-
-
-def test_random_shooting_evaluates_each_sequence_once_and_takes_the_best():
-  model = CountingPointMass()
+def test_random_shooting_evaluates_each_sequence_once_and_takes_the_best(
+    point_mass, make_config):
+  PointMass, reward_fn = point_mass
+  model = PointMass()
   tf.random.set_seed(0)
   state = {'pos': tf.zeros([1, 2])}
   action = planning.random_shooting(
@@ -102,18 +91,19 @@ def test_random_shooting_evaluates_each_sequence_once_and_takes_the_best():
   action = planning.random_shooting(
       PointMass(), reward_fn, state, action_size=2, horizon=1, candidates=1000)
   np.testing.assert_allclose(action[0], [0.6, -0.4], atol=0.15)
-  cem_model = CountingPointMass()
+  cem_model = PointMass()
   planning.cem(cem_model, reward_fn, state, action_size=2, horizon=4,
                iterations=3, candidates=50, top_k=5)
   assert cem_model.batches == [50] * 12  # CEM: H steps per iteration.
-  assert _config('random_shooting').planner == 'random_shooting'
+  assert make_config('random_shooting').planner == 'random_shooting'
 
 
-def test_random_collection_collects_with_uniform_actions(tmp_path):
-  config = _config('random_collection')
-  trainer = training.Trainer(config, str(tmp_path))
+def test_random_collection_collects_with_uniform_actions(
+    tmp_path, make_config, fake_env, metrics_rows):
+  config = make_config('random_collection')
+  trainer = training.Trainer(config, str(tmp_path), fake_env)
   trainer.run()
-  rows = _rows(str(tmp_path))
+  rows = metrics_rows(tmp_path)
   assert rows[-1]['updates'] == config.collect_interval  # Still trained.
   assert 'test_return' in rows[-1]  # And tested by planning.
   index = 2  # The first episode after the seed episodes.
@@ -123,15 +113,16 @@ def test_random_collection_collects_with_uniform_actions(tmp_path):
   np.testing.assert_array_equal(episode['action'][1:], expected)
 
 
-def test_multitask_pads_actions_and_reports_returns_per_task(tmp_path):
-  config = _config('multitask', task='cheetah_run,cartpole_swingup',
+def test_multitask_pads_actions_and_reports_returns_per_task(
+    tmp_path, make_config, fake_env, metrics_rows):
+  config = make_config('multitask', task='cheetah_run,cartpole_swingup',
                    episode_length=48, seed_episodes=1, total_episodes=2,
                    test_every=2)
   assert len(config_lib.tasks(config_lib.resolve(['multitask']))) == 6
-  trainer = training.Trainer(config, str(tmp_path))
+  trainer = training.Trainer(config, str(tmp_path), fake_env)
   assert trainer.action_size == 6  # cheetah 6, cartpole 1.
   trainer.run()
-  rows = _rows(str(tmp_path))
+  rows = metrics_rows(tmp_path)
   assert [r['task'] for r in rows] == ['cheetah_run', 'cartpole_swingup'] * 2
   # One episode of each task every C updates.
   assert [r['updates'] for r in rows] == [0, 0, 2, 2]
@@ -153,7 +144,8 @@ def test_padded_actions_ignore_the_unused_elements():
   assert a[1] == b[1]
 
 
-def test_true_simulator_plans_on_the_simulator_and_restores_its_state(tmp_path):
+def test_true_simulator_plans_on_the_simulator_and_restores_its_state(
+    tmp_path, make_config, metrics_rows):
   kwargs = dict(horizon=3, iterations=2, candidates=16, top_k=4,
                 std_estimator='abs_dev', seed=0)
   with envs.ProcessEnv('cartpole_swingup', 8, episode_length=64) as planned, \
@@ -163,10 +155,10 @@ def test_true_simulator_plans_on_the_simulator_and_restores_its_state(tmp_path):
     action = planned.plan(**kwargs)
     assert action.shape == (1,) and abs(action[0]) <= 1
     np.testing.assert_array_equal(planned.step(action)[0], plain.step(action)[0])
-  config = _config('true_simulator', task='cartpole_swingup', episode_length=64,
+  config = make_config('true_simulator', task='cartpole_swingup', episode_length=64,
                    test_episodes=2)
   true_simulator.evaluate(config, str(tmp_path))
-  rows = _rows(str(tmp_path))
+  rows = metrics_rows(tmp_path)
   assert len(rows) == 1 and rows[0]['episode'] == 0 and rows[0]['updates'] == 0
   assert len(rows[0]['test_returns']) == 2
   assert not os.path.exists(tmp_path / 'checkpoints')  # No learning.
