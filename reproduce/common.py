@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from planet_tf import rundir
 from planet_tf.envs import PAPER_TASKS
@@ -152,43 +152,36 @@ def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]
           for seed in range(1, seeds + 1)]
 
 
+# For reproduce/openloop.py and run_curves.py, until they call rundir.
 def read_metrics(logdir: str) -> List[dict]:
-  """The rows of `logdir/metrics.jsonl`; a row cut off by a crash ends it."""
-  path = os.path.join(logdir, 'metrics.jsonl')
-  rows = []
-  if not os.path.exists(path):
-    return rows
-  with open(path) as file:
-    for line in file:
-      if not line.strip():
-        continue
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        break
-  return rows
-
-
-def _read_json(logdir: str, name: str) -> Optional[dict]:
-  path = os.path.join(logdir, name)
-  if not os.path.exists(path):
-    return None
-  with open(path) as file:
-    return json.load(file)
+  """The valid rows of `logdir/metrics.jsonl` (`planet_tf.rundir.read_metrics`,
+  the one reader of that file; its `malformed` lines are dropped here)."""
+  return rundir.read_metrics(logdir).rows
 
 
 def read_config(logdir: str) -> Optional[dict]:
-  """A run's config.json, or None before the run has started."""
-  return _read_json(logdir, 'config.json')
+  """A run's config.json, or None before the run has started
+  (`planet_tf.rundir.read_config`; raises RunDirError if it is corrupt)."""
+  return rundir.read_config(logdir)
+
+
+def task_list(config: Mapping[str, object]) -> List[str]:
+  """The tasks of a config (a dict): several for one agent on all tasks."""
+  return [t.strip() for t in str(config.get('task', '')).split(',')
+          if t.strip()]
 
 
 def is_finished(logdir: str) -> bool:
-  """True when metrics.jsonl reaches config.json's total_episodes."""
-  config = read_config(logdir)
-  rows = read_metrics(logdir)
-  if config is None or not rows:
+  """`planet_tf.rundir.is_finished`, with a multitask run finished only when
+  it has a row for every task of its last round (rundir compares the rows
+  with `total_episodes`, which counts rounds of all tasks)."""
+  if not rundir.is_finished(logdir):
     return False
-  return max(row['episode'] for row in rows) >= config['total_episodes']
+  config = rundir.read_config(logdir)
+  if config.get('planner') == 'true_simulator':
+    return True
+  return rundir.last_episode(logdir) >= (
+      config['total_episodes'] * max(1, len(task_list(config))))
 
 
 def output_name(base: str, budget: str) -> str:
@@ -225,7 +218,11 @@ def write_run_spec(run: Run, runs_dir: str) -> None:
 
 def read_run_spec(logdir: str) -> Optional[dict]:
   """The run.json the launcher stored beside a run, or None."""
-  return _read_json(logdir, 'run.json')
+  path = os.path.join(logdir, 'run.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as file:
+    return json.load(file)
 
 
 def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str) -> str:

@@ -87,6 +87,12 @@ def exit_code(outcomes: Sequence[launcher.Outcome]) -> int:
   return 1 if any(not o.ok for o in outcomes) else 0
 
 
+def warn(groups: Dict[tuple, aggregate.Group]) -> None:
+  """Prints what could not be read in the groups' run directories."""
+  for problem in aggregate.problems(groups):
+    print(f'Warning: {problem}', flush=True)
+
+
 def curves_by_task(groups: Dict[tuple, aggregate.Group],
                    labels: Dict[str, Run], task_list: Sequence[str],
                    key_for_task=None) -> Dict[str, Dict[str, object]]:
@@ -194,6 +200,7 @@ def curve_figure_main(argv: Sequence[str], base: str, text: str,
     fail(str(error))
   outcomes = launch(runs)
   groups = aggregate.load_groups(shown, FLAGS.runs_dir)
+  warn(groups)
   if not aggregate.has_metrics(groups):
     fail(common.find_metrics_hint(runs, FLAGS.runs_dir, f'reproduce/{base}.py'))
   print('Runs:\n' + describe_groups(groups), flush=True)

@@ -189,10 +189,7 @@ def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
                   if t == task and g.runs[0].presets == tuple(presets)), None)
     finals[task] = aggregate.final(group.rows) if group and group.rows else None
     finished[task] = f'{group.finished}/{len(group.runs)}' if group else '0/0'
-    for run in (group.runs if group else []):
-      rows = common.read_metrics(run.logdir(flags.FLAGS.runs_dir))
-      if rows:
-        episodes.append(max(int(row['episode']) for row in rows))
+    episodes.extend(group.total_episodes if group else [])
   return finals, episodes, finished
 
 
@@ -210,6 +207,7 @@ def main(argv) -> int:
   outcomes = sweep.launch(planet_runs + (sim_runs if FLAGS.true_simulator
                                          else []))
   groups = aggregate.load_groups(planet_runs + sim_runs, FLAGS.runs_dir)
+  sweep.warn(groups)
   if not aggregate.has_metrics(groups):
     sweep.fail(common.find_metrics_hint(planet_runs, FLAGS.runs_dir,
                                         'reproduce/table1.py'))

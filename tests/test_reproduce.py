@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
+from planet_tf import rundir
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
 
@@ -232,7 +233,7 @@ def test_local_launcher_runs_then_skips_finished_runs(local_sweep):
     assert common.is_finished(logdir)
     assert common.read_run_spec(logdir)['budget'] == 'debug'
     assert 'episode 3/3' in open(logdir + '.log').read()
-    assert common.read_config(logdir)['seed'] == run.seed
+    assert rundir.read_config(logdir)['seed'] == run.seed
   assert 'to run here, 2 at a time' in messages[0]
   again = launcher.launch(_tiny_runs(), runs_dir, 'local', parallel=2,
                           log=messages.append)

@@ -1,0 +1,119 @@
+"""What a user of reproduce/ meets: finished true-simulator runs, malformed
+metrics lines.
+
+Scripts run as subprocesses, as the user runs them.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+from planet_tf import config as config_lib
+from planet_tf import runtime
+from reproduce import common, launcher
+from reproduce.common import Run
+
+ROOT = common.REPO_ROOT
+
+
+def _script(name, *args):
+  command = [sys.executable, os.path.join(ROOT, 'reproduce', name), *args]
+  return subprocess.run(command, capture_output=True, text=True, timeout=120,
+                        cwd=ROOT, env=runtime.child_env())
+
+
+def _write_run(logdir, rows, config):
+  os.makedirs(logdir, exist_ok=True)
+  with open(os.path.join(logdir, 'config.json'), 'w') as file:
+    json.dump(config, file)
+  with open(os.path.join(logdir, 'metrics.jsonl'), 'w') as file:
+    file.writelines(json.dumps(row) + '\n' for row in rows)
+
+
+def _config(run):
+  """The config.json of `run` as its training process writes it."""
+  values = dict(task=run.task, seed=run.seed) if run.task else {}
+  return config_lib.resolve(run.all_presets(), values).to_dict()
+
+
+def _timed_rows(config, done, train, collect, test):
+  """Rows of episodes 1..done with the given seconds after the seed
+  episodes (seed episodes: 10 s of collection), tests on schedule."""
+  rows = []
+  for episode in range(1, done + 1):
+    row = {'episode': episode, 'train_return': 1.0, 'train_seconds': 0.0,
+           'collect_seconds': 10.0}
+    if episode > config['seed_episodes']:
+      row.update(train_seconds=train, collect_seconds=collect, loss=1.0)
+    if episode % config['test_every'] == 0:
+      row.update(test_seconds=test, test_returns=[1.0, 2.0, 3.0],
+                 test_return=2.0)
+    rows.append(row)
+  return rows
+
+
+def _true_simulator_run(runs_dir):
+  run = Run('cheetah_run', 1, ('true_simulator',), 'cpu')
+  _write_run(run.logdir(runs_dir), [{
+      'episode': 0, 'env_steps': 0, 'updates': 0, 'test_return': 600.0,
+      'test_returns': [500.0, 600.0, 700.0], 'test_seconds': 900.0}],
+             _config(run))
+  return run
+
+
+# 5. True-simulator runs count as finished.
+
+def test_true_simulator_runs_are_finished_once_their_row_exists(tmp_path):
+  runs = str(tmp_path / 'runs')
+  sim = _true_simulator_run(runs)
+  assert common.is_finished(sim.logdir(runs))
+  assert launcher.pending([sim], runs) == []
+  planet = Run('cheetah_run', 1, ('rssm',), 'cpu')
+  config = _config(planet)
+  _write_run(planet.logdir(runs), _timed_rows(config, 40, 50, 120, 400), config)
+  result = _script('table1.py', '--aggregate_only', '--true_simulator',
+                   '--budget=cpu', '--seeds=1', '--tasks=cheetah_run',
+                   f'--runs_dir={runs}', f'--results_dir={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'true_simulator/cheetah_run: 1/1 runs finished' in result.stdout
+  markdown = (tmp_path / 'out' / 'table1_cpu.md').read_text()
+  assert '| CEM + true simulator | cheetah_run | 1/1 | 1 | 3 | 0 | 600.0 |' in (
+      markdown)
+
+
+def test_a_multitask_run_is_finished_after_its_last_round(tmp_path):
+  run = Run(None, 1, ('multitask',), 'debug')
+  config = _config(run)  # 4 rounds of 6 tasks.
+  _write_run(run.logdir(str(tmp_path)), [{'episode': e} for e in range(1, 5)],
+             config)
+  assert not common.is_finished(run.logdir(str(tmp_path)))
+  _write_run(run.logdir(str(tmp_path)), [{'episode': e} for e in range(1, 25)],
+             config)
+  assert common.is_finished(run.logdir(str(tmp_path)))
+
+
+# 6. A malformed metrics line neither crashes nor truncates aggregation.
+
+def test_a_malformed_line_is_skipped_and_reported_not_the_rest(tmp_path):
+  runs, results = tmp_path / 'runs', tmp_path / 'results'
+  logdir = str(runs / 'cpu' / 'rssm' / 'cheetah_run' / 'seed1')
+  rows = [{'episode': e, 'train_return': 0.0} for e in range(1, 21)]
+  rows[9].update(test_returns=list(range(0, 10)))
+  rows[19].update(test_returns=[100.0, 200.0])
+  _write_run(logdir, rows, {'total_episodes': 20})
+  lines = open(os.path.join(logdir, 'metrics.jsonl')).read().splitlines()
+  lines.insert(12, '{"episode": 13, "train_ret')  # Cut off by a crash.
+  lines.insert(14, 'not json at all')
+  lines.insert(16, '{"note": "JSON, but not a row"}')
+  with open(os.path.join(logdir, 'metrics.jsonl'), 'w') as file:
+    file.write('\n'.join(lines) + '\n')
+  result = _script('figure4.py', '--aggregate_only', '--budget=cpu',
+                   '--seeds=1', '--tasks=cheetah_run', f'--runs_dir={runs}',
+                   f'--results_dir={results}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  curve = json.loads((results / 'figure4_cpu.json').read_text())['curves'][
+      'cheetah_run']['PlaNet (RSSM)']
+  assert curve['episodes'] == [10, 20] and curve['median'] == [4.5, 150.0]
+  assert (f'Warning: {logdir}/metrics.jsonl: skipped 3 malformed line(s) '
+          "(line 13: '{\"episode\": 13, \"train_ret')") in result.stdout
