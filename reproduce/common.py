@@ -16,7 +16,9 @@ import os
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from planet_tf import config as config_lib
 from planet_tf import rundir
+from planet_tf.config import Config
 from planet_tf.envs import PAPER_TASKS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -119,27 +121,104 @@ def check_budget(budget: str) -> None:
                      f"{', '.join(BUDGETS)}.")
 
 
-def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
-  """Parses `key=value` strings (or `--key=value`) into sorted pairs.
+def _field_types() -> Dict[str, type]:
+  return {field.name: type(field.default)
+          for field in dataclasses.fields(Config)}
 
-  Keys must be fields of planet_tf.config.Config and not set by the sweep.
+
+# absl's spellings of booleans, so that a value valid here is valid for the
+# training process that parses it again.
+_BOOLS = {'true': True, 't': True, '1': True, 'false': False, 'f': False,
+          '0': False}
+_EXAMPLES = {int: 'an integer, e.g. 12', float: 'a number, e.g. 0.5',
+             bool: 'true or false', str: 'text'}
+
+
+def parse_value(key: str, text: str, kind: type) -> object:
+  """`text` as a value of the config field `key` of type `kind`; raises
+  ValueError naming the key, the value and the type it takes."""
+  try:
+    if kind is bool:
+      return _BOOLS[text.lower()]
+    return kind(text)
+  except (KeyError, ValueError):
+    raise ValueError(f"Override {key}={text}: {key} takes "
+                     f'{_EXAMPLES[kind]}.') from None
+
+
+def check_overrides(items: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
+                                                  List[str]]:
+  """Parses `key=value` strings (or `--key=value`): the valid ones as
+  sorted pairs, and one line per problem of the others.
+
+  Keys must be fields of planet_tf.config.Config and not set by the sweep,
+  and values must parse as the field's type.
   """
-  from planet_tf.config import Config  # No TensorFlow behind this import.
-  fields = {field.name for field in dataclasses.fields(Config)}
-  pairs = {}
+  types = _field_types()
+  pairs, problems = {}, []
   for item in items:
     text = item[2:] if item.startswith('--') else item
     key, sep, value = text.partition('=')
     if not sep or not key:
-      raise ValueError(f"Override '{item}' is not of the form key=value.")
-    if key in RESERVED_KEYS:
-      raise ValueError(f"Override '{key}' is set by the sweep itself; use "
-                       '--tasks, --seeds or --runs_dir instead.')
-    if key not in fields:
-      raise ValueError(f"Override '{key}' is not a config field. Valid keys: "
-                       f"{', '.join(sorted(fields))}.")
-    pairs[key] = value
-  return tuple(sorted(pairs.items()))
+      problems.append(f"Override '{item}' is not of the form key=value.")
+    elif key in RESERVED_KEYS:
+      problems.append(f"Override '{key}' is set by the sweep itself; use "
+                      '--tasks, --seeds or --runs_dir instead.')
+    elif key not in types:
+      problems.append(f"Override '{key}' is not a config field. Valid keys: "
+                      f"{', '.join(sorted(types))}.")
+    else:
+      try:
+        parse_value(key, value, types[key])
+        pairs[key] = value
+      except ValueError as error:
+        problems.append(str(error))
+  return tuple(sorted(pairs.items())), problems
+
+
+def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+  """`check_overrides`' pairs; raises ValueError, one line per problem."""
+  pairs, problems = check_overrides(items)
+  if problems:
+    raise ValueError('\n'.join(problems))
+  return pairs
+
+
+def resolve_config(run: Run) -> Config:
+  """The full config `run`'s training process will resolve (presets, then
+  task, seed and overrides); raises ValueError listing every problem."""
+  types = _field_types()
+  values = {key: parse_value(key, text, types[key])
+            for key, text in run.overrides}
+  values['seed'] = run.seed
+  if run.task:
+    values['task'] = run.task
+  return config_lib.resolve(run.all_presets(), values)
+
+
+def resolve_configs(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
+                                                  List[str]]:
+  """Each run's resolved config, and the problems of those that do not
+  resolve: one line each, without repeats, naming the fix.
+
+  The seeds of one variant and task share one resolution: checking a task
+  outside the paper's six starts a process that imports dm_control.
+  """
+  configs, problems, first = {}, [], {}
+  for run in runs:
+    key = dataclasses.replace(run, seed=1)
+    if key not in first:
+      try:
+        first[key] = resolve_config(run)
+      except ValueError as error:
+        first[key] = None
+        for line in str(error).splitlines():
+          line = line.strip()
+          if line and line != 'Invalid config:' and line not in problems:
+            problems.append(line)
+    if first[key] is not None:
+      configs[run] = first[key].replace(seed=run.seed)
+  return configs, problems
 
 
 def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]],
@@ -225,9 +304,14 @@ def read_run_spec(logdir: str) -> Optional[dict]:
     return json.load(file)
 
 
-def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str) -> str:
-  """The error text for a sweep without metrics: where, and how to make them."""
+def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str,
+                      launched: bool = False) -> str:
+  """The error text for a sweep without metrics: where, and how to make them
+  (or, after launching, which logs say why the runs made none)."""
   example = runs[0].logdir(runs_dir) if runs else runs_dir
+  if launched:
+    return (f'None of these runs wrote metrics under {runs_dir}; their logs '
+            f'say why (e.g. {example}.log).')
   return (f'No metrics found for these runs under {runs_dir} (e.g. '
           f'{example}/metrics.jsonl). Create them by running '
           f'`python {script}` with the same --budget, --seeds and --tasks but '

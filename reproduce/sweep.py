@@ -1,21 +1,25 @@
 """Flags and steps shared by the reproduce/ scripts.
 
-Every script: build the runs of its experiment, launch the unfinished ones
-(unless --aggregate_only), aggregate what the run directories hold, write
-results named with the budget. Config overrides for ablations pass through
+Every script: build the runs of its experiment and check them all (flags,
+overrides, each unfinished run's resolved config) before anything is
+created; launch the unfinished runs (unless --aggregate_only); aggregate
+what the run directories hold; write results named with the budget. Config overrides for ablations pass through
 to every run, as `--config_overrides=key=value,...` or as `--key=value`
 after a `--` separator.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
-import json
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
+from planet_tf import rundir
+from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
 
@@ -48,34 +52,110 @@ def define_flags(seeds: int = 5) -> None:
                     'their own directories.')
 
 
-def overrides(argv: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
-  """--config_overrides plus any `--key=value` left after `--` in argv."""
-  extra = [arg for arg in argv[1:]]
+def overrides(argv: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
+                                            List[str]]:
+  """--config_overrides plus any `--key=value` left after `--` in argv: the
+  valid ones as sorted pairs, and one line per problem of the others."""
+  extra = list(argv[1:])
   bad = [arg for arg in extra if not arg.startswith('--') or '=' not in arg]
-  if bad:
-    raise ValueError(f'Unexpected arguments {bad}: pass config overrides as '
-                     '--key=value after --, or as --config_overrides.')
-  return common.parse_overrides(list(flags.FLAGS.config_overrides) + extra)
+  problems = [f"Unexpected argument '{arg}': pass config overrides as "
+              '--key=value after --, or as --config_overrides.' for arg in bad]
+  pairs, more = common.check_overrides(
+      list(flags.FLAGS.config_overrides) + [a for a in extra if a not in bad])
+  return pairs, problems + more
 
 
 def tasks() -> List[str]:
-  unknown = [t for t in flags.FLAGS.tasks if t not in common.TASKS]
-  if unknown:
-    print(f'Note: {unknown} are not among the paper tasks; no reference '
-          'lines for them.', flush=True)
+  """The --tasks list."""
   return list(flags.FLAGS.tasks)
 
 
-def launch(runs: Sequence[Run]) -> List[launcher.Outcome]:
-  """Runs the unfinished runs unless --aggregate_only; prints a summary."""
-  if flags.FLAGS.aggregate_only or not runs:
-    return []
+def _note_other_tasks(task_list: Sequence[str]) -> None:
+  unknown = [t for t in task_list if t not in common.TASKS]
+  if unknown:
+    print(f'Note: {unknown} are not among the paper tasks; no reference '
+          'lines for them.', flush=True)
+
+
+@dataclasses.dataclass
+class Sweep:
+  """What a script runs and shows.
+
+  runs: the runs it launches; shown: the runs it aggregates (runs first);
+  overrides: the config overrides of every run; configs: each unfinished
+  run's resolved config (empty with --aggregate_only).
+  """
+  runs: List[Run]
+  shown: List[Run]
+  overrides: Tuple[Tuple[str, str], ...]
+  configs: Dict[Run, Config]
+
+
+def _flag_problems() -> List[str]:
   FLAGS = flags.FLAGS
-  print(f'Launching {len(runs)} runs with the {FLAGS.launcher} launcher at '
-        f'{common.budget_label(FLAGS.budget)} into {FLAGS.runs_dir}.',
+  problems = []
+  if FLAGS.seeds < 1:
+    problems.append(f'--seeds={FLAGS.seeds}: pass --seeds=N with N >= 1 '
+                    '(seeds 1..N of each task and variant).')
+  if FLAGS.parallel < 1:
+    problems.append(f'--parallel={FLAGS.parallel}: pass --parallel=N with '
+                    'N >= 1 (runs at a time).')
+  return problems
+
+
+def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
+                                                    List[str]]:
+  """The resolved configs of the unfinished runs, and every problem."""
+  todo, problems = [], []
+  for run in runs:
+    try:
+      if not common.is_finished(run.logdir(flags.FLAGS.runs_dir)):
+        todo.append(run)
+    except rundir.RunDirError as error:
+      problems.append(str(error))
+  configs, config_problems = common.resolve_configs(todo)
+  return configs, problems + config_problems
+
+
+def build(argv: Sequence[str], variants: Sequence[Tuple[str, ...]],
+          run_tasks: Sequence[Optional[str]],
+          compare: Sequence[Tuple[str, ...]] = (),
+          compare_tasks: Sequence[Optional[str]] = ()) -> Sweep:
+  """The runs of variants x run_tasks x seeds (launched) and of compare x
+  compare_tasks (only shown), at --budget with the config overrides.
+
+  Checks everything first, each unfinished run's full config included
+  (unless only aggregating), and on any problem prints one line per problem
+  and exits without creating anything.
+  """
+  FLAGS = flags.FLAGS
+  extra, override_problems = overrides(argv)
+  problems = _flag_problems() + override_problems
+  # At least one seed, so that a bad --seeds does not hide other problems.
+  seeds = max(FLAGS.seeds, 1)
+  runs = common.make_runs(variants, run_tasks, seeds, FLAGS.budget, extra)
+  shown = runs + common.make_runs(compare, compare_tasks, seeds, FLAGS.budget,
+                                  extra)
+  configs = {}
+  if not FLAGS.aggregate_only:
+    configs, more = _config_problems(runs)
+    problems.extend(more)
+  if problems:
+    fail_all(problems)
+  _note_other_tasks([t for t in run_tasks + list(compare_tasks) if t])
+  return Sweep(runs, shown, extra, configs)
+
+
+def launch(sweep: Sweep) -> List[launcher.Outcome]:
+  """Runs the unfinished runs unless --aggregate_only; prints a summary."""
+  FLAGS = flags.FLAGS
+  if FLAGS.aggregate_only or not sweep.runs:
+    return []
+  print(f'Launching {len(sweep.runs)} runs with the {FLAGS.launcher} launcher '
+        f'at {common.budget_label(FLAGS.budget)} into {FLAGS.runs_dir}.',
         flush=True)
   try:
-    outcomes = launcher.launch(runs, FLAGS.runs_dir, FLAGS.launcher,
+    outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
                                FLAGS.parallel, FLAGS.ray_address)
   except (RuntimeError, ValueError) as error:
     fail(str(error))
@@ -87,10 +167,19 @@ def exit_code(outcomes: Sequence[launcher.Outcome]) -> int:
   return 1 if any(not o.ok for o in outcomes) else 0
 
 
-def warn(groups: Dict[tuple, aggregate.Group]) -> None:
-  """Prints what could not be read in the groups' run directories."""
+def load_groups(sweep: Sweep, script: str,
+                launched: Sequence[launcher.Outcome],
+                ) -> Dict[tuple, aggregate.Group]:
+  """Reads the shown runs' metrics; warns about what it could not read;
+  exits with a hint when there are none."""
+  groups = aggregate.load_groups(sweep.shown, flags.FLAGS.runs_dir)
   for problem in aggregate.problems(groups):
     print(f'Warning: {problem}', flush=True)
+  if not aggregate.has_metrics(groups):
+    fail(common.find_metrics_hint(sweep.runs, flags.FLAGS.runs_dir, script,
+                                  launched=any(not o.skipped for o in launched)))
+  print('Runs:\n' + describe_groups(groups), flush=True)
+  return groups
 
 
 def curves_by_task(groups: Dict[tuple, aggregate.Group],
@@ -136,6 +225,12 @@ def figure_title(text: str, budget: str, seeds: int,
 
 def fail(message: str) -> None:
   sys.exit(f'Error: {message}')
+
+
+def fail_all(problems: Sequence[str]) -> None:
+  """Exits listing every problem, one per line; nothing was started."""
+  sys.exit(f'Error: {len(problems)} problem(s); nothing was started or '
+           'created:\n' + '\n'.join(f'  {p}' for p in problems))
 
 
 def results_stem(base: str) -> str:
@@ -188,26 +283,18 @@ def curve_figure_main(argv: Sequence[str], base: str, text: str,
   label -> presets of per-task runs plotted if present, never launched.
   """
   FLAGS = flags.FLAGS
-  try:
-    extra = overrides(argv)
-    task_list = tasks()
-    run_tasks = list(dict.fromkeys(task_of(t) for t in task_list))
-    runs = common.make_runs(list(variants.values()), run_tasks, FLAGS.seeds,
-                            FLAGS.budget, extra)
-    shown = runs + common.make_runs(list((compare or {}).values()), task_list,
-                                    FLAGS.seeds, FLAGS.budget, extra)
-  except ValueError as error:
-    fail(str(error))
-  outcomes = launch(runs)
-  groups = aggregate.load_groups(shown, FLAGS.runs_dir)
-  warn(groups)
-  if not aggregate.has_metrics(groups):
-    fail(common.find_metrics_hint(runs, FLAGS.runs_dir, f'reproduce/{base}.py'))
-  print('Runs:\n' + describe_groups(groups), flush=True)
-  labels = {label: Run(task_of(task_list[0]), 1, presets, FLAGS.budget, extra)
+  task_list = tasks()
+  run_tasks = list(dict.fromkeys(task_of(t) for t in task_list))
+  sweep = build(argv, list(variants.values()), run_tasks,
+                list((compare or {}).values()), task_list)
+  outcomes = launch(sweep)
+  groups = load_groups(sweep, f'reproduce/{base}.py', outcomes)
+  labels = {label: Run(task_of(task_list[0]), 1, presets, FLAGS.budget,
+                       sweep.overrides)
             for label, presets in variants.items()}
   for label, presets in (compare or {}).items():
-    labels[label] = Run(task_list[0], 1, presets, FLAGS.budget, extra)
+    labels[label] = Run(task_list[0], 1, presets, FLAGS.budget,
+                        sweep.overrides)
   curves = curves_by_task(groups, labels, task_list, key_for_task)
   plot(curves, figure_title(text, FLAGS.budget, FLAGS.seeds, groups), base,
        task_list)

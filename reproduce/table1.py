@@ -195,23 +195,12 @@ def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
 
 def main(argv) -> int:
   FLAGS = flags.FLAGS
-  try:
-    extra = sweep.overrides(argv)
-    tasks = sweep.tasks()
-    planet_runs = common.make_runs([PLANET], tasks, FLAGS.seeds, FLAGS.budget,
-                                   extra)
-    sim_runs = common.make_runs([TRUE_SIMULATOR], tasks, FLAGS.seeds,
-                                FLAGS.budget, extra)
-  except ValueError as error:
-    sweep.fail(str(error))
-  outcomes = sweep.launch(planet_runs + (sim_runs if FLAGS.true_simulator
-                                         else []))
-  groups = aggregate.load_groups(planet_runs + sim_runs, FLAGS.runs_dir)
-  sweep.warn(groups)
-  if not aggregate.has_metrics(groups):
-    sweep.fail(common.find_metrics_hint(planet_runs, FLAGS.runs_dir,
-                                        'reproduce/table1.py'))
-  print('Runs:\n' + sweep.describe_groups(groups), flush=True)
+  tasks = sweep.tasks()
+  launched = [PLANET] + ([TRUE_SIMULATOR] if FLAGS.true_simulator else [])
+  shown = [] if FLAGS.true_simulator else [TRUE_SIMULATOR]
+  runs = sweep.build(argv, launched, tasks, shown, tasks)
+  outcomes = sweep.launch(runs)
+  groups = sweep.load_groups(runs, 'reproduce/table1.py', outcomes)
   planet, planet_episodes, planet_done = measure(groups, PLANET, tasks)
   true_sim, sim_episodes, sim_done = measure(groups, TRUE_SIMULATOR, tasks)
   table = build_table(planet, true_sim, FLAGS.budget, tasks, planet_episodes,

@@ -1,5 +1,5 @@
-"""What a user of reproduce/ meets: finished true-simulator runs, malformed
-metrics lines.
+"""What a user of reproduce/ meets: every problem reported before anything
+starts, finished true-simulator runs, malformed metrics lines.
 
 Scripts run as subprocesses, as the user runs them.
 """
@@ -21,6 +21,12 @@ def _script(name, *args):
   command = [sys.executable, os.path.join(ROOT, 'reproduce', name), *args]
   return subprocess.run(command, capture_output=True, text=True, timeout=120,
                         cwd=ROOT, env=runtime.child_env())
+
+
+def _tree(path):
+  """Every file and directory under `path`."""
+  return sorted(os.path.join(d, n) for d, dirs, files in os.walk(path)
+                for n in dirs + files)
 
 
 def _write_run(logdir, rows, config):
@@ -60,6 +66,54 @@ def _true_simulator_run(runs_dir):
       'test_returns': [500.0, 600.0, 700.0], 'test_seconds': 900.0}],
              _config(run))
   return run
+
+
+# 2. Every problem before anything starts.
+
+def test_every_problem_is_listed_before_anything_is_created(tmp_path):
+  runs = tmp_path / 'runs'
+  corrupt = Run('walker_walk', 1, ('rssm',), 'paper',
+                (('top_k', '2000'),)).logdir(str(runs))
+  os.makedirs(corrupt)
+  with open(os.path.join(corrupt, 'config.json'), 'w') as file:
+    file.write('{"task": "walk')
+  before = _tree(runs)
+  result = _script('figure4.py', '--seeds=0',
+                   '--tasks=cheetah_runn,walker_walk', f'--runs_dir={runs}',
+                   '--config_overrides=horizon=abc,top_k=2000,preset=x', '--',
+                   '--xla_planner=maybe')
+  assert result.returncode == 1, result.stdout[-2000:]
+  errors = result.stderr.splitlines()
+  assert errors[0] == 'Error: 7 problem(s); nothing was started or created:'
+  expected = ['--seeds=0: pass --seeds=N with N >= 1',
+              'Override horizon=abc: horizon takes an integer',
+              'Override xla_planner=maybe: xla_planner takes true or false',
+              "Override 'preset' is set by the sweep itself",
+              "Unknown task 'cheetah_runn'. Use one of: cartpole_swingup",
+              '--top_k=2000 exceeds --candidates=1000',
+              f'{corrupt}/config.json is corrupt']
+  for text in expected:
+    assert sum(text in line for line in errors) == 1, (text, errors)
+  assert _tree(runs) == before  # No stray rssm@horizon=abc/ and the like.
+  assert 'No metrics found' not in result.stderr
+
+
+def test_a_config_problem_alone_starts_nothing(tmp_path):
+  result = _script('figure5.py', '--seeds=2', '--tasks=cheetah_run',
+                   f'--runs_dir={tmp_path / "runs"}', '--', '--top_k=2000')
+  assert result.returncode == 1
+  assert result.stderr.splitlines()[1:] == [
+      '  --top_k=2000 exceeds --candidates=1000: choose top_k <= candidates.']
+  assert not os.path.exists(tmp_path / 'runs')
+
+
+def test_unknown_presets_are_reported_by_the_configs_they_resolve(tmp_path):
+  runs = [Run('cheetah_run', 1, ('no_such_preset',), 'cpu'),
+          Run('cheetah_run', 2, ('no_such_preset',), 'cpu')]
+  configs, problems = common.resolve_configs(runs)
+  assert configs == {}
+  assert problems == ["Unknown preset 'no_such_preset'. Known presets: "
+                      f"{', '.join(config_lib.PRESETS)}."]
 
 
 # 5. True-simulator runs count as finished.
