@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
 from planet_tf import config as config_lib
 from planet_tf import rundir
 from planet_tf.config import Config
@@ -261,6 +263,168 @@ def is_finished(logdir: str) -> bool:
     return True
   return rundir.last_episode(logdir) >= (
       config['total_episodes'] * max(1, len(task_list(config))))
+
+
+# Time estimates -------------------------------------------------------------
+
+# Reference timings, measured on this project's 2-core AMD EPYC (AVX2) CPU on
+# 2026-11-25 with nothing else running (README "Benchmark"; results/cpu*/).
+# The `cpu` budget (B=16, L=50, C=25, J=300, I=10, H=12), per planned episode
+# of cheetah_run (250 agent steps):
+CPU_UPDATES_PER_EPISODE_SECONDS = (40.0, 75.0)  # Its C=25 updates.
+CPU_COLLECT_PER_EPISODE_SECONDS = (110.0, 130.0)  # Planning + environment.
+CPU_TEST_POINT_SECONDS = (300.0, 480.0)  # 3 test episodes, planned together.
+_CPU_BATCH, _CPU_PLAN, _CPU_UPDATES = 16 * 50, 300 * 10 * 12, 25
+_CPU_STEPS, _CPU_TEST_EPISODES = 250, 3
+# The paper budget (B=50, L=50, J=1000, I=10, H=12):
+PAPER_UPDATE_SECONDS = 8.0  # One update.
+PAPER_AGENT_STEP_SECONDS = 1.1  # Posterior update + CEM, environment apart.
+_PAPER_BATCH, _PAPER_PLAN = 50 * 50, 1000 * 10 * 12
+# One environment step with rendering, at the paper's action repeat.
+ENV_STEP_SECONDS = {
+    'cartpole_swingup': 0.031, 'reacher_easy': 0.026, 'cheetah_run': 0.043,
+    'finger_spin': 0.031, 'cup_catch': 0.086, 'walker_walk': 0.041}
+OTHER_ENV_STEP_SECONDS = 0.05  # Tasks outside the paper's six: a guess.
+# Each start or resume of a run: importing TensorFlow, tracing and compiling
+# (the benchmark: 15-22 s for the training step and CEM), the environments.
+RUN_START_SECONDS = (20.0, 40.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rates:
+  """Seconds per unit of work, (low, high), so that one set serves any sizes.
+
+  update: one update, per chunk step of its batch (B x L);
+  plan: the planning of one collection step, per candidate step (J x I x H),
+    the environment step apart;
+  test: the same for one step of a test episode (a test point's episodes
+    plan together);
+  simulator: the same for CEM on the true simulator (None: no figure).
+  """
+  update: Tuple[float, float]
+  plan: Tuple[float, float]
+  test: Tuple[float, float]
+  source: str
+  simulator: Optional[Tuple[float, float]] = None
+
+
+def env_step_seconds(task: str) -> float:
+  return ENV_STEP_SECONDS.get(task, OTHER_ENV_STEP_SECONDS)
+
+
+def agent_steps(config: Mapping[str, object], task: str) -> int:
+  """Agent steps of one episode of `task`: ceil(episode_length / R)."""
+  repeat = config['action_repeat'] or PAPER_TASKS.get(task, ('', '', 1))[2]
+  return -(-int(config['episode_length']) // int(repeat))
+
+
+def _update_size(config: Mapping[str, object]) -> int:
+  return int(config['batch_size']) * int(config['chunk_length'])
+
+
+def _plan_size(config: Mapping[str, object]) -> int:
+  return (int(config['candidates']) * int(config['iterations'])
+          * int(config['horizon']))
+
+
+def reference_rates(budget: str) -> Rates:
+  """The reference figures of `budget` (the `cpu` ones scaled for others)."""
+  source = ("reference figures measured on this project's 2-core CPU (no "
+            "GPU); a GPU is much faster")
+  if budget == 'paper':
+    update = PAPER_UPDATE_SECONDS / _PAPER_BATCH
+    plan = PAPER_AGENT_STEP_SECONDS / _PAPER_PLAN
+    return Rates((update, update), (plan, plan), (plan, plan), source)
+  env = ENV_STEP_SECONDS['cheetah_run']
+  return Rates(
+      update=tuple(s / _CPU_UPDATES / _CPU_BATCH
+                   for s in CPU_UPDATES_PER_EPISODE_SECONDS),
+      plan=tuple((s / _CPU_STEPS - env) / _CPU_PLAN
+                 for s in CPU_COLLECT_PER_EPISODE_SECONDS),
+      test=tuple((s / (_CPU_TEST_EPISODES * _CPU_STEPS) - env) / _CPU_PLAN
+                 for s in CPU_TEST_POINT_SECONDS),
+      source=source)
+
+
+def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
+  """What one metrics row measured, in the units of `Rates`."""
+  tasks = task_list(config)
+  task = row.get('task') or tasks[0]
+  found = {}
+  if config.get('planner') == 'true_simulator':
+    if row.get('test_seconds') and config['test_episodes']:
+      steps = config['test_episodes'] * agent_steps(config, task)
+      step = row['test_seconds'] / steps - env_step_seconds(task)
+      found['simulator'] = max(step, 0.0) / _plan_size(config)
+    return found
+  if 'loss' in row and row.get('train_seconds'):
+    found['update'] = (row['train_seconds'] / config['collect_interval']
+                       / _update_size(config))
+  round_ = (row['episode'] - 1) // len(tasks)
+  if (round_ >= config['seed_episodes'] and row.get('collect_seconds') and
+      config['collect_policy'] == 'planner'):
+    step = (row['collect_seconds'] / agent_steps(config, task)
+            - env_step_seconds(task))
+    found['plan'] = max(step, 0.0) / _plan_size(config)
+  if row.get('test_seconds') and config['test_episodes']:
+    steps = config['test_episodes'] * sum(agent_steps(config, t) for t in tasks)
+    env = config['test_episodes'] * sum(
+        agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+    found['test'] = max(row['test_seconds'] - env, 0.0) / (
+        steps * _plan_size(config))
+  return found
+
+
+def measured_rates(runs: Sequence[Tuple[Mapping[str, object], Sequence[dict]]],
+                   fallback: Rates) -> Rates:
+  """Median rates over the metrics rows of runs, as (config, rows) pairs;
+  `fallback`'s where the runs measured nothing of a kind."""
+  samples: Dict[str, List[float]] = {}
+  for config, rows in runs:
+    for row in rows:
+      for kind, value in _samples(config, row).items():
+        samples.setdefault(kind, []).append(value)
+  if not samples:
+    return fallback
+  median = lambda kind: ((float(np.median(samples[kind])),) * 2
+                         if kind in samples else getattr(fallback, kind))
+  count = sum(len(rows) for _, rows in runs)
+  return Rates(median('update'), median('plan'), median('test'),
+               f"measured in {count} episodes of this sweep's runs"
+               + ('' if {'update', 'plan', 'test'} <= set(samples)
+                  else f'; the rest {fallback.source}'),
+               median('simulator'))
+
+
+def remaining_seconds(config: Mapping[str, object], done: int,
+                      rates: Rates) -> Optional[Tuple[float, float]]:
+  """(low, high) seconds of compute left for an unfinished run of `config`
+  with `done` episodes collected; None without a figure (true simulator)."""
+  tasks = task_list(config)
+  steps = sum(agent_steps(config, t) for t in tasks)
+  env = sum(agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+  plan_size = _plan_size(config)
+  if config['planner'] == 'true_simulator':
+    if rates.simulator is None:
+      return None
+    return tuple(
+        start + config['test_episodes'] * (env + steps * plan_size * rate)
+        for start, rate in zip(RUN_START_SECONDS, rates.simulator))
+  rounds, seeds = int(config['total_episodes']), int(config['seed_episodes'])
+  done_rounds = done // len(tasks)
+  seed_left = max(0, seeds - done_rounds)
+  trained = max(0, rounds - max(done_rounds, seeds))
+  planned = trained if config['collect_policy'] == 'planner' else 0
+  every = int(config['test_every'])
+  tests = (rounds // every - done_rounds // every
+           if config['test_episodes'] else 0)
+  return tuple(
+      start
+      + trained * config['collect_interval'] * _update_size(config) * update
+      + (seed_left + trained) * env + planned * steps * plan_size * plan
+      + tests * config['test_episodes'] * (env + steps * plan_size * test)
+      for start, update, plan, test in zip(RUN_START_SECONDS, rates.update,
+                                           rates.plan, rates.test))
 
 
 def output_name(base: str, budget: str) -> str:

@@ -2,6 +2,7 @@
 
   python reproduce/figure4.py --seeds=5                 # run or resume, plot
   python reproduce/figure4.py --aggregate_only          # plot what exists
+  python reproduce/figure4.py --budget=cpu --dry_run    # only the plan
   python reproduce/figure4.py --budget=cpu --parallel=2 # the CPU budget
 
 Writes results/figure4[_<budget>].{png,pdf,json}.

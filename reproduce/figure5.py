@@ -2,6 +2,7 @@
 
   python reproduce/figure5.py --seeds=5                 # run or resume, plot
   python reproduce/figure5.py --aggregate_only          # plot what exists
+  python reproduce/figure5.py --budget=cpu --dry_run    # only the plan
   python reproduce/figure5.py --budget=cpu --parallel=2 # the CPU budget
 
 Writes results/figure5[_<budget>].{png,pdf,json}.

@@ -4,6 +4,7 @@
   python reproduce/table1.py --aggregate_only           # only aggregate
   python reproduce/table1.py --true_simulator           # also CEM + simulator
   python reproduce/table1.py --budget=cpu --parallel=2  # the CPU budget
+  python reproduce/table1.py --budget=cpu --dry_run     # only the plan
 
 Runs the six tasks x seeds of PlaNet (variant `rssm`, shared with Figures 4
 and 5) and writes results/table1[_<budget>].{md,csv,json}: A3C, D4PG and

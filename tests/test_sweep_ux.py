@@ -1,13 +1,17 @@
-"""What a user of reproduce/ meets: every problem reported before anything
-starts, finished true-simulator runs, malformed metrics lines.
+"""What a user of reproduce/ meets: the plan and its hours, --dry_run, every
+problem reported before anything starts, finished true-simulator runs,
+malformed metrics lines.
 
 Scripts run as subprocesses, as the user runs them.
 """
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+import numpy as np
 
 from planet_tf import config as config_lib
 from planet_tf import runtime
@@ -66,6 +70,92 @@ def _true_simulator_run(runs_dir):
       'test_returns': [500.0, 600.0, 700.0], 'test_seconds': 900.0}],
              _config(run))
   return run
+
+
+# 1. The plan and its estimate.
+
+def test_reference_figures_give_the_measured_times_of_one_episode():
+  cpu = _config(Run('cheetah_run', 1, ('rssm',), 'cpu'))
+  assert [common.agent_steps(cpu, t) for t in common.TASKS] == [
+      125, 250, 250, 500, 250, 500]
+  # The last episode of a cpu run: a start, C=25 updates (40-75 s), 250
+  # agent steps (110-130 s) and a test point of 3 episodes (300-480 s).
+  seconds = common.remaining_seconds(cpu, 39, common.reference_rates('cpu'))
+  np.testing.assert_allclose(seconds, (20 + 40 + 110 + 300,
+                                       40 + 75 + 130 + 480))
+  # The paper's: 100 updates of 8 s, 250 steps of 1.1 s + the environment's
+  # 43 ms, then 10 test episodes.
+  paper = _config(Run('cheetah_run', 1, ('rssm',), 'paper'))
+  step = 0.043 + 1.1
+  seconds = common.remaining_seconds(paper, 999, common.reference_rates('paper'))
+  np.testing.assert_allclose(seconds, (20 + 800 + 250 * step + 2500 * step,
+                                       40 + 800 + 250 * step + 2500 * step))
+  # A whole cpu run of cheetah_run: the 2.5 hours measured here.
+  low, high = common.remaining_seconds(cpu, 0, common.reference_rates('cpu'))
+  assert 1.7 < low / 3600 < high / 3600 < 2.6
+
+
+def _estimate_hours(stdout):
+  match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
+                    stdout)
+  assert match, stdout
+  value = float((match.group(2) or match.group(1)).replace(',', ''))
+  return value if match.group(3) == 'hours' else value / 60
+
+
+def test_dry_run_prints_the_plan_from_measured_times_and_creates_nothing(
+    tmp_path):
+  runs = tmp_path / 'runs'
+  args = ['--dry_run', '--budget=cpu', '--seeds=5', f'--runs_dir={runs}',
+          f'--results_dir={tmp_path / "results"}']
+  fresh = _script('table1.py', *args)
+  assert fresh.returncode == 0, fresh.stderr[-3000:]
+  assert not os.path.exists(runs) and not os.path.exists(tmp_path / 'results')
+  assert "Plan: 30 runs (rssm x 6 tasks x 5 seeds) at budget 'cpu'" in fresh.stdout
+  assert '40 episodes each' in fresh.stdout
+  assert str(runs / 'cpu' / 'rssm') in fresh.stdout
+  assert 'Already finished: 0. Started, to resume: 0. Not started: 30.' in fresh.stdout
+  assert "reference figures measured on this project's 2-core CPU" in fresh.stdout
+  reference_hours = _estimate_hours(fresh.stdout)
+
+  # One run finished and one started, twice as slow as the references.
+  first, second = (Run('cheetah_run', seed, ('rssm',), 'cpu') for seed in (1, 2))
+  config = _config(first)
+  _write_run(first.logdir(str(runs)), _timed_rows(config, 40, 150, 250, 800),
+             config)
+  config = _config(second)
+  _write_run(second.logdir(str(runs)), _timed_rows(config, 10, 150, 250, 800),
+             config)
+  before = _tree(runs)
+  measured = _script('table1.py', *args)
+  assert measured.returncode == 0, measured.stderr[-3000:]
+  assert _tree(runs) == before
+  assert 'Already finished: 1. Started, to resume: 1. Not started: 28.' in (
+      measured.stdout)
+  assert "measured in 50 episodes of this sweep's runs" in measured.stdout
+  assert _estimate_hours(measured.stdout) > 1.6 * reference_hours
+  assert 'no GPU found' not in measured.stdout  # Only the paper budget warns.
+
+
+def test_the_paper_budget_without_a_gpu_warns_but_runs(tmp_path):
+  from reproduce import sweep
+  result = _script('figure4.py', '--dry_run', '--seeds=1',
+                   '--tasks=cheetah_run', f'--runs_dir={tmp_path / "runs"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Plan: 3 runs (rssm, rnn, ssm x 1 task x 1 seed)' in result.stdout
+  assert ('Warning: no GPU found' in result.stdout) == (not sweep.has_gpu())
+  assert not os.path.exists(tmp_path / 'runs')
+
+
+def test_the_plan_counts_finished_true_simulator_runs(tmp_path):
+  runs = str(tmp_path / 'runs')
+  _true_simulator_run(runs)
+  plan = _script('table1.py', '--dry_run', '--true_simulator', '--budget=cpu',
+                 '--seeds=1', '--tasks=cheetah_run', f'--runs_dir={runs}')
+  assert plan.returncode == 0, plan.stderr[-3000:]
+  assert 'Plan: 2 runs (rssm, true_simulator x 1 task x 1 seed)' in plan.stdout
+  assert 'Already finished: 1. Started, to resume: 0. Not started: 1.' in (
+      plan.stdout)
 
 
 # 2. Every problem before anything starts.
