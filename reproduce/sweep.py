@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -294,7 +295,8 @@ def _warn_without_gpu(per_run_hours: Optional[float]) -> None:
 
 def launch(sweep: Sweep) -> List[launcher.Outcome]:
   """Prints the plan, then runs the unfinished runs (unless --aggregate_only;
-  with --dry_run exits after the plan). Prints a summary."""
+  with --dry_run exits after the plan). Prints a summary; after SIGINT or
+  SIGTERM, once the runs stopped, exits asking to rerun the command."""
   FLAGS = flags.FLAGS
   if (FLAGS.aggregate_only and not FLAGS.dry_run) or not sweep.runs:
     return []
@@ -308,6 +310,11 @@ def launch(sweep: Sweep) -> List[launcher.Outcome]:
   try:
     outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
                                FLAGS.parallel, FLAGS.ray_address)
+  except launcher.Interrupted as stop:
+    print(launcher.summarize(stop.outcomes), flush=True)
+    print(f'{signal.Signals(stop.signum).name}: interrupted: rerun the same '
+          'command to resume.', file=sys.stderr, flush=True)
+    sys.exit(128 + stop.signum)
   except (RuntimeError, ValueError) as error:
     fail(str(error))
   print(launcher.summarize(outcomes), flush=True)

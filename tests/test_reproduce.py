@@ -235,6 +235,13 @@ def test_local_launcher_runs_then_skips_finished_runs(local_sweep):
     assert 'episode 3/3' in open(logdir + '.log').read()
     assert rundir.read_config(logdir)['seed'] == run.seed
   assert 'to run here, 2 at a time' in messages[0]
+  for run in _tiny_runs():  # One progress line per episode, from metrics.
+    name = launcher.run_name(run)
+    lines = [m for m in messages if m.startswith(f'{name}: ')]
+    assert [line.split(' | ')[0] for line in lines] == [
+        f'{name}: episode {episode}/3' for episode in (1, 2, 3)], messages
+    assert 'train return' in lines[0] and 'test return' in lines[2]
+    assert lines[2].endswith('| done')
   again = launcher.launch(_tiny_runs(), runs_dir, 'local', parallel=2,
                           log=messages.append)
   assert [o.skipped for o in again] == [True, True]

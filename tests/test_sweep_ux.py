@@ -1,6 +1,6 @@
 """What a user of reproduce/ meets: the plan and its hours, --dry_run, every
-problem reported before anything starts, finished true-simulator runs,
-malformed metrics lines.
+problem reported before anything starts, SIGTERM and Ctrl-C, progress lines,
+finished true-simulator runs, malformed metrics lines.
 
 Scripts run as subprocesses, as the user runs them.
 """
@@ -8,13 +8,18 @@ Scripts run as subprocesses, as the user runs them.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
+import pytest
 
+from conftest import TINY
 from planet_tf import config as config_lib
-from planet_tf import runtime
+from planet_tf import rundir, runtime
 from reproduce import common, launcher
 from reproduce.common import Run
 
@@ -204,6 +209,104 @@ def test_unknown_presets_are_reported_by_the_configs_they_resolve(tmp_path):
   assert configs == {}
   assert problems == ["Unknown preset 'no_such_preset'. Known presets: "
                       f"{', '.join(config_lib.PRESETS)}."]
+
+
+# 3. and 4. Signals reach the runs and their environments; progress lines.
+
+def _descendants(pid):
+  parents = {}
+  for name in os.listdir('/proc'):
+    if name.isdigit():
+      try:
+        with open(f'/proc/{name}/stat') as file:
+          parent = int(file.read().rsplit(')', 1)[1].split()[1])
+      except (OSError, ValueError, IndexError):
+        continue
+      parents.setdefault(parent, []).append(int(name))
+  found, todo = [], [pid]
+  while todo:
+    children = parents.get(todo.pop(), [])
+    found.extend(children)
+    todo.extend(children)
+  return found
+
+
+def _alive(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as file:
+      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT],
+                         ids=['SIGTERM', 'SIGINT'])
+def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum):
+  overrides = [f'--{key}={value}' for key, value in
+               dict(TINY, total_episodes=50).items() if key != 'task']
+  log = open(tmp_path / 'stderr', 'w+')
+  sweep = subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'reproduce', 'table1.py'),
+       '--budget=debug', '--seeds=1', '--tasks=cheetah_run',
+       f'--runs_dir={tmp_path / "runs"}', '--', *overrides],
+      stdout=subprocess.PIPE, stderr=log, text=True, cwd=tmp_path,
+      env=runtime.child_env())
+  lines, tree = [], []
+  reader = threading.Thread(target=lambda: lines.extend(sweep.stdout))
+  reader.start()
+  try:
+    # The first progress line: the run is training, its environments are up.
+    deadline = time.time() + 45
+    while not any('episode 1/50' in line for line in lines):
+      assert time.time() < deadline and sweep.poll() is None, (
+          lines, open(tmp_path / 'stderr').read()[-2000:])
+      time.sleep(0.5)
+    tree = _descendants(sweep.pid)
+    assert len(tree) >= 2, tree  # planet_tf.train and environment processes.
+    sweep.send_signal(signum)
+    assert sweep.wait(timeout=30) == 128 + signum
+    reader.join(timeout=10)
+    log.seek(0)
+    assert ('interrupted: rerun the same command to resume'
+            in log.read().splitlines()[-1])
+    assert [pid for pid in tree if _alive(pid)] == []
+  finally:
+    for pid in [sweep.pid] + tree:  # Only what this test started.
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+  stdout = ''.join(lines)
+  assert re.search(r'/cheetah_run/seed1: episode 1/50 \| train return -?\d',
+                   stdout), stdout
+  assert '[1/1] interrupted' in stdout and '1 interrupted.' in stdout
+  logdir = common.make_runs([('rssm',)], ['cheetah_run'], 1, 'debug',
+                            common.parse_overrides(overrides))[0].logdir(
+                                str(tmp_path / 'runs'))
+  rundir.lock(logdir).close()  # Released: a rerun can resume it.
+  assert rundir.last_episode(logdir) >= 1
+
+
+def test_progress_lines_give_returns_and_the_runs_eta():
+  config = dict(task='cheetah_run', total_episodes=10, seed_episodes=2,
+                test_every=5, test_episodes=3)
+  rows = [{'episode': e, 'train_return': float(e), 'train_seconds': 0.0,
+           'collect_seconds': 5.0} for e in (1, 2)]
+  rows += [{'episode': e, 'train_return': float(e), 'train_seconds': 20.0,
+            'collect_seconds': 40.0} for e in (3, 4)]
+  # 6 episodes of 60 s, two test points of 3 x 60 s (none measured yet).
+  assert launcher.eta_seconds(config, rows) == pytest.approx(720.0)
+  rows.append(dict(rows[-1], episode=5, test_seconds=100.0, test_return=7.5,
+                   test_returns=[5.0, 10.0]))
+  # 5 episodes of 60 s and one test point as long as the measured one.
+  assert launcher.eta_seconds(config, rows) == pytest.approx(400.0)
+  line = launcher.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
+                                rows)
+  assert line == ('rssm/cheetah_run/seed1: episode 5/10 | train return 4.0 | '
+                  'test return 7.5 | ETA 7m')
+  assert launcher.progress_line('x', rows[0], config, rows[:1]).endswith(
+      'train return 1.0')  # No ETA before an episode after the seed ones.
+  last = dict(rows[-1], episode=10)
+  assert launcher.progress_line('x', last, config, rows + [last]).endswith(
+      '| done')
 
 
 # 5. True-simulator runs count as finished.
