@@ -1,10 +1,11 @@
 """What a user of reproduce/ meets: the plan and its hours, --dry_run, every
 problem reported before anything starts, SIGTERM and Ctrl-C, progress lines,
-finished true-simulator runs, malformed metrics lines.
+finished true-simulator runs, malformed metrics lines, the random-policy row.
 
 Scripts run as subprocesses, as the user runs them.
 """
 
+import csv
 import json
 import os
 import re
@@ -364,3 +365,40 @@ def test_a_malformed_line_is_skipped_and_reported_not_the_rest(tmp_path):
   assert curve['episodes'] == [10, 20] and curve['median'] == [4.5, 150.0]
   assert (f'Warning: {logdir}/metrics.jsonl: skipped 3 malformed line(s) '
           "(line 13: '{\"episode\": 13, \"train_ret')") in result.stdout
+
+
+# 7. Table 1's uniformly random policy row.
+
+def test_table1_adds_the_measured_random_policy_row(tmp_path):
+  runs, results = tmp_path / 'runs', tmp_path / 'results'
+  planet = Run('cheetah_run', 1, ('rssm',), 'cpu')
+  config = _config(planet)
+  _write_run(planet.logdir(str(runs)), _timed_rows(config, 40, 50, 120, 400),
+             config)
+  random_policy = tmp_path / 'random_policy.json'
+  random_policy.write_text(json.dumps({
+      'episodes_per_task': 10, 'tasks': {
+          'cheetah_run': {'returns': [6.0, 13.0, 26.0], 'mean': 13.0,
+                          'min': 6.0, 'max': 26.0, 'action_repeat': 4},
+          'walker_walk': {'returns': [40.0, 44.0], 'mean': 42.0, 'min': 40.0,
+                          'max': 44.0, 'action_repeat': 2}}}))
+  args = ['--aggregate_only', '--budget=cpu', '--seeds=1',
+          '--tasks=cheetah_run,walker_walk,finger_spin', f'--runs_dir={runs}',
+          f'--results_dir={results}']
+  result = _script('table1.py', *args, f'--random_policy={random_policy}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  rows = {row['method']: row
+          for row in csv.DictReader(open(results / 'table1_cpu.csv'))}
+  row = rows['Uniformly random policy']
+  assert (row['source'], row['modality'], row['episodes']) == (
+      'measured here', 'pixels', '0')
+  assert (row['cheetah_run'], row['walker_walk'], row['finger_spin']) == (
+      '13.0', '42.0', '')
+  markdown = (results / 'table1_cpu.md').read_text()
+  assert '| cheetah_run | 4 | 13.0 | 6.0-26.0 |' in markdown
+  assert '| walker_walk | 2 | 42.0 | 40.0-44.0 |' in markdown
+  assert 'Uniformly random policy: 10 episodes per task' in markdown
+  result = _script('table1.py', *args,
+                   f'--random_policy={tmp_path / "missing.json"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'Uniformly random policy' not in (results / 'table1_cpu.csv').read_text()
