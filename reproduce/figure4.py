@@ -8,15 +8,9 @@
 Writes results/figure4[_<budget>].{png,pdf,json}.
 """
 
-import os
-import sys
+from absl import app, flags
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import sweep  # pylint: disable=wrong-import-position
+from reproduce import sweep
 
 VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
             'stochastic (SSM)': ('ssm',)}

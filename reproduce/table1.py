@@ -21,16 +21,12 @@ import csv
 import io
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import aggregate, common, sweep  # pylint: disable=wrong-import-position
+from reproduce import aggregate, common, sweep
 
 PLANET = ('rssm',)
 TRUE_SIMULATOR = ('true_simulator',)

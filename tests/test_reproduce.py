@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
-from planet_tf import rundir
+from planet_tf import rundir, runtime
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
 
@@ -106,9 +106,11 @@ def test_launcher_refuses_unknown_presets_before_starting(tmp_path):
 
 
 def _script(name, *args):
+  """Runs reproduce/<name> as a user does, with the checkout importable as
+  an installed one is (pyproject.toml; scripts/setup.sh installs it)."""
   command = [sys.executable, os.path.join(ROOT, 'reproduce', name), *args]
   return subprocess.run(command, capture_output=True, text=True, timeout=120,
-                        cwd=ROOT)
+                        cwd=ROOT, env=runtime.child_env())
 
 
 def test_figure4_script_plots_and_writes_known_numbers(tmp_path):
