@@ -4,16 +4,19 @@ The paper's curves (Figures 4, 5, 7) show, per collected-episode count, the
 median and the 5th to 95th percentiles of the test returns pooled over seeds
 and test trajectories (5 seeds x 10 trajectories). Its Table 1 shows the mean
 final test return over the same pool. Everything here is a pure function of
-metrics rows (lists of dicts as `planet_tf.training.MetricsLog` writes them).
+metrics rows (lists of dicts as `planet_tf.rundir.MetricsLog` writes them),
+except `load_groups`, which reads them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from planet_tf import rundir
 from reproduce import common
 from reproduce.common import Run
 
@@ -103,31 +106,56 @@ def final(runs_rows: Sequence[Rows], key: str = 'test_returns') -> Optional[Fina
 
 @dataclasses.dataclass
 class Group:
-  """The runs of one (variant, task) and the metrics they hold so far."""
+  """The runs of one (variant, task) and the metrics they hold so far.
+
+  problems: what could not be read, one line each (malformed metrics lines,
+  which are skipped; a corrupt config.json), to show the user.
+  """
   variant: str
   task: Optional[str]
   runs: List[Run]
   rows: List[Rows]  # One list per run with metrics.
   finished: int
+  problems: List[str] = dataclasses.field(default_factory=list)
 
   @property
   def total_episodes(self) -> List[int]:
-    return sorted({rows[-1]['episode'] for rows in self.rows if rows})
+    """The distinct last episodes of the runs with metrics."""
+    return sorted({max(row['episode'] for row in rows)
+                   for rows in self.rows if rows})
+
+
+def _malformed_text(logdir: str, malformed: Sequence[tuple]) -> str:
+  number, text = malformed[0]
+  return (f'{os.path.join(logdir, rundir.METRICS_FILE)}: skipped '
+          f'{len(malformed)} malformed line(s) (line {number}: {text[:60]!r}); '
+          'the run sets them aside when it resumes.')
 
 
 def load_groups(runs: Sequence[Run], runs_dir: str) -> Dict[tuple, Group]:
-  """Reads every run's metrics, grouped by (variant, task)."""
+  """Reads every run's metrics (`planet_tf.rundir.read_metrics`: every valid
+  row, malformed lines skipped and reported), grouped by (variant, task)."""
   groups: Dict[tuple, Group] = {}
   for run in runs:
     key = (run.variant, run.task)
     group = groups.setdefault(key, Group(run.variant, run.task, [], [], 0))
     group.runs.append(run)
     logdir = run.logdir(runs_dir)
-    rows = common.read_metrics(logdir)
-    if rows:
-      group.rows.append(rows)
-    group.finished += common.is_finished(logdir)
+    metrics = rundir.read_metrics(logdir)
+    if metrics.rows:
+      group.rows.append(metrics.rows)
+    if metrics.malformed:
+      group.problems.append(_malformed_text(logdir, metrics.malformed))
+    try:
+      group.finished += common.is_finished(logdir)
+    except rundir.RunDirError as error:
+      group.problems.append(str(error))
   return groups
+
+
+def problems(groups: Dict[tuple, Group]) -> List[str]:
+  """Every group's problems."""
+  return [text for group in groups.values() for text in group.problems]
 
 
 def has_metrics(groups: Dict[tuple, Group]) -> bool:

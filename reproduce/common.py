@@ -14,9 +14,13 @@ import hashlib
 import json
 import os
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
+from planet_tf import config as config_lib
 from planet_tf import rundir
+from planet_tf.config import Config
 from planet_tf.envs import PAPER_TASKS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -119,27 +123,104 @@ def check_budget(budget: str) -> None:
                      f"{', '.join(BUDGETS)}.")
 
 
-def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
-  """Parses `key=value` strings (or `--key=value`) into sorted pairs.
+def _field_types() -> Dict[str, type]:
+  return {field.name: type(field.default)
+          for field in dataclasses.fields(Config)}
 
-  Keys must be fields of planet_tf.config.Config and not set by the sweep.
+
+# absl's spellings of booleans, so that a value valid here is valid for the
+# training process that parses it again.
+_BOOLS = {'true': True, 't': True, '1': True, 'false': False, 'f': False,
+          '0': False}
+_EXAMPLES = {int: 'an integer, e.g. 12', float: 'a number, e.g. 0.5',
+             bool: 'true or false', str: 'text'}
+
+
+def parse_value(key: str, text: str, kind: type) -> object:
+  """`text` as a value of the config field `key` of type `kind`; raises
+  ValueError naming the key, the value and the type it takes."""
+  try:
+    if kind is bool:
+      return _BOOLS[text.lower()]
+    return kind(text)
+  except (KeyError, ValueError):
+    raise ValueError(f"Override {key}={text}: {key} takes "
+                     f'{_EXAMPLES[kind]}.') from None
+
+
+def check_overrides(items: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
+                                                  List[str]]:
+  """Parses `key=value` strings (or `--key=value`): the valid ones as
+  sorted pairs, and one line per problem of the others.
+
+  Keys must be fields of planet_tf.config.Config and not set by the sweep,
+  and values must parse as the field's type.
   """
-  from planet_tf.config import Config  # No TensorFlow behind this import.
-  fields = {field.name for field in dataclasses.fields(Config)}
-  pairs = {}
+  types = _field_types()
+  pairs, problems = {}, []
   for item in items:
     text = item[2:] if item.startswith('--') else item
     key, sep, value = text.partition('=')
     if not sep or not key:
-      raise ValueError(f"Override '{item}' is not of the form key=value.")
-    if key in RESERVED_KEYS:
-      raise ValueError(f"Override '{key}' is set by the sweep itself; use "
-                       '--tasks, --seeds or --runs_dir instead.')
-    if key not in fields:
-      raise ValueError(f"Override '{key}' is not a config field. Valid keys: "
-                       f"{', '.join(sorted(fields))}.")
-    pairs[key] = value
-  return tuple(sorted(pairs.items()))
+      problems.append(f"Override '{item}' is not of the form key=value.")
+    elif key in RESERVED_KEYS:
+      problems.append(f"Override '{key}' is set by the sweep itself; use "
+                      '--tasks, --seeds or --runs_dir instead.')
+    elif key not in types:
+      problems.append(f"Override '{key}' is not a config field. Valid keys: "
+                      f"{', '.join(sorted(types))}.")
+    else:
+      try:
+        parse_value(key, value, types[key])
+        pairs[key] = value
+      except ValueError as error:
+        problems.append(str(error))
+  return tuple(sorted(pairs.items())), problems
+
+
+def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
+  """`check_overrides`' pairs; raises ValueError, one line per problem."""
+  pairs, problems = check_overrides(items)
+  if problems:
+    raise ValueError('\n'.join(problems))
+  return pairs
+
+
+def resolve_config(run: Run) -> Config:
+  """The full config `run`'s training process will resolve (presets, then
+  task, seed and overrides); raises ValueError listing every problem."""
+  types = _field_types()
+  values = {key: parse_value(key, text, types[key])
+            for key, text in run.overrides}
+  values['seed'] = run.seed
+  if run.task:
+    values['task'] = run.task
+  return config_lib.resolve(run.all_presets(), values)
+
+
+def resolve_configs(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
+                                                  List[str]]:
+  """Each run's resolved config, and the problems of those that do not
+  resolve: one line each, without repeats, naming the fix.
+
+  The seeds of one variant and task share one resolution: checking a task
+  outside the paper's six starts a process that imports dm_control.
+  """
+  configs, problems, first = {}, [], {}
+  for run in runs:
+    key = dataclasses.replace(run, seed=1)
+    if key not in first:
+      try:
+        first[key] = resolve_config(run)
+      except ValueError as error:
+        first[key] = None
+        for line in str(error).splitlines():
+          line = line.strip()
+          if line and line != 'Invalid config:' and line not in problems:
+            problems.append(line)
+    if first[key] is not None:
+      configs[run] = first[key].replace(seed=run.seed)
+  return configs, problems
 
 
 def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]],
@@ -152,43 +233,198 @@ def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]
           for seed in range(1, seeds + 1)]
 
 
+# For reproduce/openloop.py and run_curves.py, until they call rundir.
 def read_metrics(logdir: str) -> List[dict]:
-  """The rows of `logdir/metrics.jsonl`; a row cut off by a crash ends it."""
-  path = os.path.join(logdir, 'metrics.jsonl')
-  rows = []
-  if not os.path.exists(path):
-    return rows
-  with open(path) as file:
-    for line in file:
-      if not line.strip():
-        continue
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError:
-        break
-  return rows
-
-
-def _read_json(logdir: str, name: str) -> Optional[dict]:
-  path = os.path.join(logdir, name)
-  if not os.path.exists(path):
-    return None
-  with open(path) as file:
-    return json.load(file)
+  """The valid rows of `logdir/metrics.jsonl` (`planet_tf.rundir.read_metrics`,
+  the one reader of that file; its `malformed` lines are dropped here)."""
+  return rundir.read_metrics(logdir).rows
 
 
 def read_config(logdir: str) -> Optional[dict]:
-  """A run's config.json, or None before the run has started."""
-  return _read_json(logdir, 'config.json')
+  """A run's config.json, or None before the run has started
+  (`planet_tf.rundir.read_config`; raises RunDirError if it is corrupt)."""
+  return rundir.read_config(logdir)
+
+
+def task_list(config: Mapping[str, object]) -> List[str]:
+  """The tasks of a config (a dict): several for one agent on all tasks."""
+  return [t.strip() for t in str(config.get('task', '')).split(',')
+          if t.strip()]
 
 
 def is_finished(logdir: str) -> bool:
-  """True when metrics.jsonl reaches config.json's total_episodes."""
-  config = read_config(logdir)
-  rows = read_metrics(logdir)
-  if config is None or not rows:
+  """`planet_tf.rundir.is_finished`, with a multitask run finished only when
+  it has a row for every task of its last round (rundir compares the rows
+  with `total_episodes`, which counts rounds of all tasks)."""
+  if not rundir.is_finished(logdir):
     return False
-  return max(row['episode'] for row in rows) >= config['total_episodes']
+  config = rundir.read_config(logdir)
+  if config.get('planner') == 'true_simulator':
+    return True
+  return rundir.last_episode(logdir) >= (
+      config['total_episodes'] * max(1, len(task_list(config))))
+
+
+# Time estimates -------------------------------------------------------------
+
+# Reference timings, measured on this project's 2-core AMD EPYC (AVX2) CPU on
+# 2026-11-25 with nothing else running (README "Benchmark"; results/cpu*/).
+# The `cpu` budget (B=16, L=50, C=25, J=300, I=10, H=12), per planned episode
+# of cheetah_run (250 agent steps):
+CPU_UPDATES_PER_EPISODE_SECONDS = (40.0, 75.0)  # Its C=25 updates.
+CPU_COLLECT_PER_EPISODE_SECONDS = (110.0, 130.0)  # Planning + environment.
+CPU_TEST_POINT_SECONDS = (300.0, 480.0)  # 3 test episodes, planned together.
+_CPU_BATCH, _CPU_PLAN, _CPU_UPDATES = 16 * 50, 300 * 10 * 12, 25
+_CPU_STEPS, _CPU_TEST_EPISODES = 250, 3
+# The paper budget (B=50, L=50, J=1000, I=10, H=12):
+PAPER_UPDATE_SECONDS = 8.0  # One update.
+PAPER_AGENT_STEP_SECONDS = 1.1  # Posterior update + CEM, environment apart.
+_PAPER_BATCH, _PAPER_PLAN = 50 * 50, 1000 * 10 * 12
+# One environment step with rendering, at the paper's action repeat.
+ENV_STEP_SECONDS = {
+    'cartpole_swingup': 0.031, 'reacher_easy': 0.026, 'cheetah_run': 0.043,
+    'finger_spin': 0.031, 'cup_catch': 0.086, 'walker_walk': 0.041}
+OTHER_ENV_STEP_SECONDS = 0.05  # Tasks outside the paper's six: a guess.
+# Each start or resume of a run: importing TensorFlow, tracing and compiling
+# (the benchmark: 15-22 s for the training step and CEM), the environments.
+RUN_START_SECONDS = (20.0, 40.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rates:
+  """Seconds per unit of work, (low, high), so that one set serves any sizes.
+
+  update: one update, per chunk step of its batch (B x L);
+  plan: the planning of one collection step, per candidate step (J x I x H),
+    the environment step apart;
+  test: the same for one step of a test episode (a test point's episodes
+    plan together);
+  simulator: the same for CEM on the true simulator (None: no figure).
+  """
+  update: Tuple[float, float]
+  plan: Tuple[float, float]
+  test: Tuple[float, float]
+  source: str
+  simulator: Optional[Tuple[float, float]] = None
+
+
+def env_step_seconds(task: str) -> float:
+  return ENV_STEP_SECONDS.get(task, OTHER_ENV_STEP_SECONDS)
+
+
+def agent_steps(config: Mapping[str, object], task: str) -> int:
+  """Agent steps of one episode of `task`: ceil(episode_length / R)."""
+  repeat = config['action_repeat'] or PAPER_TASKS.get(task, ('', '', 1))[2]
+  return -(-int(config['episode_length']) // int(repeat))
+
+
+def _update_size(config: Mapping[str, object]) -> int:
+  return int(config['batch_size']) * int(config['chunk_length'])
+
+
+def _plan_size(config: Mapping[str, object]) -> int:
+  return (int(config['candidates']) * int(config['iterations'])
+          * int(config['horizon']))
+
+
+def reference_rates(budget: str) -> Rates:
+  """The reference figures of `budget` (the `cpu` ones scaled for others)."""
+  source = ("reference figures measured on this project's 2-core CPU (no "
+            "GPU); a GPU is much faster")
+  if budget == 'paper':
+    update = PAPER_UPDATE_SECONDS / _PAPER_BATCH
+    plan = PAPER_AGENT_STEP_SECONDS / _PAPER_PLAN
+    return Rates((update, update), (plan, plan), (plan, plan), source)
+  env = ENV_STEP_SECONDS['cheetah_run']
+  return Rates(
+      update=tuple(s / _CPU_UPDATES / _CPU_BATCH
+                   for s in CPU_UPDATES_PER_EPISODE_SECONDS),
+      plan=tuple((s / _CPU_STEPS - env) / _CPU_PLAN
+                 for s in CPU_COLLECT_PER_EPISODE_SECONDS),
+      test=tuple((s / (_CPU_TEST_EPISODES * _CPU_STEPS) - env) / _CPU_PLAN
+                 for s in CPU_TEST_POINT_SECONDS),
+      source=source)
+
+
+def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
+  """What one metrics row measured, in the units of `Rates`."""
+  tasks = task_list(config)
+  task = row.get('task') or tasks[0]
+  found = {}
+  if config.get('planner') == 'true_simulator':
+    if row.get('test_seconds') and config['test_episodes']:
+      steps = config['test_episodes'] * agent_steps(config, task)
+      step = row['test_seconds'] / steps - env_step_seconds(task)
+      found['simulator'] = max(step, 0.0) / _plan_size(config)
+    return found
+  if 'loss' in row and row.get('train_seconds'):
+    found['update'] = (row['train_seconds'] / config['collect_interval']
+                       / _update_size(config))
+  round_ = (row['episode'] - 1) // len(tasks)
+  if (round_ >= config['seed_episodes'] and row.get('collect_seconds') and
+      config['collect_policy'] == 'planner'):
+    step = (row['collect_seconds'] / agent_steps(config, task)
+            - env_step_seconds(task))
+    found['plan'] = max(step, 0.0) / _plan_size(config)
+  if row.get('test_seconds') and config['test_episodes']:
+    steps = config['test_episodes'] * sum(agent_steps(config, t) for t in tasks)
+    env = config['test_episodes'] * sum(
+        agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+    found['test'] = max(row['test_seconds'] - env, 0.0) / (
+        steps * _plan_size(config))
+  return found
+
+
+def measured_rates(runs: Sequence[Tuple[Mapping[str, object], Sequence[dict]]],
+                   fallback: Rates) -> Rates:
+  """Median rates over the metrics rows of runs, as (config, rows) pairs;
+  `fallback`'s where the runs measured nothing of a kind."""
+  samples: Dict[str, List[float]] = {}
+  for config, rows in runs:
+    for row in rows:
+      for kind, value in _samples(config, row).items():
+        samples.setdefault(kind, []).append(value)
+  if not samples:
+    return fallback
+  median = lambda kind: ((float(np.median(samples[kind])),) * 2
+                         if kind in samples else getattr(fallback, kind))
+  count = sum(len(rows) for _, rows in runs)
+  return Rates(median('update'), median('plan'), median('test'),
+               f"measured in {count} episodes of this sweep's runs"
+               + ('' if {'update', 'plan', 'test'} <= set(samples)
+                  else f'; the rest {fallback.source}'),
+               median('simulator'))
+
+
+def remaining_seconds(config: Mapping[str, object], done: int,
+                      rates: Rates) -> Optional[Tuple[float, float]]:
+  """(low, high) seconds of compute left for an unfinished run of `config`
+  with `done` episodes collected; None without a figure (true simulator)."""
+  tasks = task_list(config)
+  steps = sum(agent_steps(config, t) for t in tasks)
+  env = sum(agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+  plan_size = _plan_size(config)
+  if config['planner'] == 'true_simulator':
+    if rates.simulator is None:
+      return None
+    return tuple(
+        start + config['test_episodes'] * (env + steps * plan_size * rate)
+        for start, rate in zip(RUN_START_SECONDS, rates.simulator))
+  rounds, seeds = int(config['total_episodes']), int(config['seed_episodes'])
+  done_rounds = done // len(tasks)
+  seed_left = max(0, seeds - done_rounds)
+  trained = max(0, rounds - max(done_rounds, seeds))
+  planned = trained if config['collect_policy'] == 'planner' else 0
+  every = int(config['test_every'])
+  tests = (rounds // every - done_rounds // every
+           if config['test_episodes'] else 0)
+  return tuple(
+      start
+      + trained * config['collect_interval'] * _update_size(config) * update
+      + (seed_left + trained) * env + planned * steps * plan_size * plan
+      + tests * config['test_episodes'] * (env + steps * plan_size * test)
+      for start, update, plan, test in zip(RUN_START_SECONDS, rates.update,
+                                           rates.plan, rates.test))
 
 
 def output_name(base: str, budget: str) -> str:
@@ -225,12 +461,21 @@ def write_run_spec(run: Run, runs_dir: str) -> None:
 
 def read_run_spec(logdir: str) -> Optional[dict]:
   """The run.json the launcher stored beside a run, or None."""
-  return _read_json(logdir, 'run.json')
+  path = os.path.join(logdir, 'run.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as file:
+    return json.load(file)
 
 
-def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str) -> str:
-  """The error text for a sweep without metrics: where, and how to make them."""
+def find_metrics_hint(runs: Sequence[Run], runs_dir: str, script: str,
+                      launched: bool = False) -> str:
+  """The error text for a sweep without metrics: where, and how to make them
+  (or, after launching, which logs say why the runs made none)."""
   example = runs[0].logdir(runs_dir) if runs else runs_dir
+  if launched:
+    return (f'None of these runs wrote metrics under {runs_dir}; their logs '
+            f'say why (e.g. {example}.log).')
   return (f'No metrics found for these runs under {runs_dir} (e.g. '
           f'{example}/metrics.jsonl). Create them by running '
           f'`python {script}` with the same --budget, --seeds and --tasks but '

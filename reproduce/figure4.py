@@ -2,20 +2,15 @@
 
   python reproduce/figure4.py --seeds=5                 # run or resume, plot
   python reproduce/figure4.py --aggregate_only          # plot what exists
+  python reproduce/figure4.py --budget=cpu --dry_run    # only the plan
   python reproduce/figure4.py --budget=cpu --parallel=2 # the CPU budget
 
 Writes results/figure4[_<budget>].{png,pdf,json}.
 """
 
-import os
-import sys
+from absl import app, flags
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import sweep  # pylint: disable=wrong-import-position
+from reproduce import sweep
 
 VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
             'stochastic (SSM)': ('ssm',)}

@@ -2,20 +2,15 @@
 
   python reproduce/figure5.py --seeds=5                 # run or resume, plot
   python reproduce/figure5.py --aggregate_only          # plot what exists
+  python reproduce/figure5.py --budget=cpu --dry_run    # only the plan
   python reproduce/figure5.py --budget=cpu --parallel=2 # the CPU budget
 
 Writes results/figure5[_<budget>].{png,pdf,json}.
 """
 
-import os
-import sys
+from absl import app, flags
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import sweep  # pylint: disable=wrong-import-position
+from reproduce import sweep
 
 VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
             'random shooting': ('random_shooting',)}

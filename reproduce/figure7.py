@@ -10,15 +10,9 @@ are drawn for comparison; they are never launched from here. Writes
 results/figure7[_<budget>].{png,pdf,json}.
 """
 
-import os
-import sys
+from absl import app, flags
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import sweep  # pylint: disable=wrong-import-position
+from reproduce import sweep
 
 VARIANTS = {'PlaNet, one agent for all tasks': ('multitask',)}
 COMPARE = {'PlaNet, one agent per task': ('rssm',)}

@@ -5,63 +5,253 @@ Both launchers run the same command per run (`Run.command`), a
 Both are resumable: a finished run (`common.is_finished`) is skipped, and an
 interrupted one resumes from its last checkpoint because `planet_tf.train`
 does so when rerun in the same run directory.
+
+While runs go, each one's metrics.jsonl is followed (`Progress`): one console
+line per collected episode. Each training process starts in a process group
+of its own, so that SIGINT or SIGTERM to the sweep reaches it and its
+environment processes once (`Children`), and the sweep waits for them before
+it raises `Interrupted`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import (IO, Callable, Iterator, List, Mapping, Optional,
+                    Sequence)
 
+import numpy as np
+
+from planet_tf import rundir, runtime
 from reproduce import common
 from reproduce.common import Run
 
 LAUNCHERS = ('local', 'ray')
+# How often a running run's metrics.jsonl is read for progress lines.
+POLL_SECONDS = 5.0
+# How often the sweep's main loop looks for a signal it received.
+_TICK_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-  """What became of one run: skipped (already finished), or its exit code."""
+  """What became of one run: skipped (already finished), stopped by a
+  signal to the sweep (interrupted), or its exit code."""
   run: Run
   logdir: str
   returncode: int
   skipped: bool = False
   seconds: float = 0.0
+  interrupted: bool = False
 
   @property
   def ok(self) -> bool:
     return self.returncode == 0
 
 
-def child_env() -> Dict[str, str]:
-  """The environment of a training process: headless rendering, quiet TF,
-  and the repository on PYTHONPATH so that `-m planet_tf.train` resolves."""
-  env = dict(os.environ)
-  env.setdefault('MUJOCO_GL', 'egl')
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  # Parallel runs may share a GPU: each takes memory as it needs it.
-  env.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
-  paths = [common.REPO_ROOT] + [p for p in env.get('PYTHONPATH', '').split(
-      os.pathsep) if p]
-  env['PYTHONPATH'] = os.pathsep.join(dict.fromkeys(paths))
-  return env
+class Interrupted(Exception):
+  """The sweep received `signum`; its running runs were stopped and waited
+  for. `outcomes` holds every run's outcome so far."""
+
+  def __init__(self, signum: int, outcomes: List[Outcome]):
+    super().__init__(f'{signal.Signals(signum).name} received')
+    self.signum = signum
+    self.outcomes = outcomes
 
 
-def execute(command: Sequence[str], log_path: str,
-            env: Optional[Dict[str, str]] = None) -> int:
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+  """Sends `signum` to the process group `process` leads (its own)."""
+  try:
+    os.killpg(process.pid, signum)
+  except ProcessLookupError:
+    pass  # It has ended.
+
+
+class Children:
+  """The training processes of a sweep, each the leader of its own process
+  group, so that one signal reaches a run and its environment processes.
+  Once `stop` was called, `start` starts nothing more."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._running: set = set()
+    self.signum: Optional[int] = None
+
+  def start(self, command: Sequence[str], log: IO[bytes], cwd: str,
+            env: Mapping[str, str]) -> Optional[subprocess.Popen]:
+    """Starts `command` (None if the sweep is stopping)."""
+    with self._lock:
+      if self.signum is not None:
+        return None
+      process = subprocess.Popen(
+          list(command), stdin=subprocess.DEVNULL, stdout=log,
+          stderr=subprocess.STDOUT, cwd=cwd, env=dict(env),
+          start_new_session=True)
+      self._running.add(process)
+      return process
+
+  def done(self, process: subprocess.Popen) -> None:
+    with self._lock:
+      self._running.discard(process)
+
+  def stop(self, signum: int) -> int:
+    """Forwards `signum` to every running process group; returns how many."""
+    with self._lock:
+      self.signum = signum
+      for process in self._running:
+        _signal_group(process, signum)
+      return len(self._running)
+
+
+def run_logged(command: Sequence[str], log_path: str, children: Children,
+               env: Mapping[str, str], header: str = '',
+               poll: Optional[Callable[[], None]] = None,
+               poll_seconds: float = POLL_SECONDS) -> Optional[int]:
   """Runs `command` in the repository root, appending its output to
-  `log_path`; returns its exit code."""
+  `log_path`, calling `poll()` every `poll_seconds` while it runs; returns
+  its exit code (None if `children` is stopping and it was not started).
+
+  If this thread is interrupted (a Ray task cancelled), the process group
+  gets SIGTERM and is waited for before the exception goes on.
+  """
   os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
   with open(log_path, 'ab') as log:
-    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} "
+    log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {header}"
               f"{' '.join(command)}\n".encode())
     log.flush()
-    return subprocess.call(list(command), stdout=log, stderr=subprocess.STDOUT,
-                           cwd=common.REPO_ROOT, env=env or child_env())
+    process = children.start(command, log, common.REPO_ROOT, env)
+    if process is None:
+      return None
+    try:
+      while True:
+        try:
+          return process.wait(timeout=poll_seconds)
+        except subprocess.TimeoutExpired:
+          if poll:
+            poll()
+    except BaseException:
+      _signal_group(process, signal.SIGTERM)
+      process.wait()
+      raise
+    finally:
+      children.done(process)
+
+
+@contextlib.contextmanager
+def signals_received() -> Iterator[List[int]]:
+  """Within: SIGINT and SIGTERM are appended to the yielded list instead of
+  ending the process, so that the sweep's loop can forward them to its runs
+  and wait for them. The previous handlers are restored on exit. Outside
+  the main thread (where Python cannot set handlers) nothing changes."""
+  received: List[int] = []
+  if threading.current_thread() is not threading.main_thread():
+    yield received
+    return
+  handled = (signal.SIGINT, signal.SIGTERM)
+  previous = {signum: signal.signal(signum, lambda n, _: received.append(n))
+              for signum in handled}
+  try:
+    yield received
+  finally:
+    for signum, handler in previous.items():
+      signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+
+def run_name(run: Run) -> str:
+  """variant/task/seed<k>: how progress lines name a run."""
+  return f"{run.variant}/{run.task or 'all_tasks'}/seed{run.seed}"
+
+
+def _duration(seconds: float) -> str:
+  minutes = int(round(seconds / 60))
+  if minutes < 1:
+    return f'{seconds:.0f}s'
+  return f'{minutes // 60}h{minutes % 60:02d}m' if minutes >= 60 else (
+      f'{minutes}m')
+
+
+def eta_seconds(config: Mapping[str, object],
+                rows: Sequence[dict]) -> Optional[float]:
+  """Seconds until a run ends, from its own episode times: the mean time of
+  its episodes after the seed episodes, and the median of its test points;
+  None before its first such episode."""
+  tasks = max(1, len(common.task_list(config)))
+  total = int(config['total_episodes']) * tasks
+  done = max((row['episode'] for row in rows), default=0)
+  later = [row.get('train_seconds', 0.0) + row.get('collect_seconds', 0.0)
+           for row in rows if row['episode'] > config['seed_episodes'] * tasks]
+  if done >= total:
+    return 0.0
+  if not later:
+    return None
+  per_episode = float(np.mean(later))
+  tests = [row['test_seconds'] for row in rows if 'test_seconds' in row]
+  per_test = (float(np.median(tests)) if tests else
+              config['test_episodes'] * tasks * per_episode)
+  every = int(config['test_every'])
+  tests_left = (config['total_episodes'] // every - (done // tasks) // every
+                if config['test_episodes'] else 0)
+  return (total - done) * per_episode + tests_left * per_test
+
+
+def progress_line(name: str, row: dict,
+                  config: Optional[Mapping[str, object]],
+                  rows: Sequence[dict]) -> str:
+  """One metrics row as a console line: run, episode k/N, train return,
+  test returns when tested, and the run's ETA."""
+  if config and config.get('planner') == 'true_simulator':
+    return (f"{name}: true simulator, test return "
+            f"{row.get('test_return', float('nan')):.1f}")
+  tasks = common.task_list(config) if config else []
+  total = (f"/{config['total_episodes'] * max(1, len(tasks))}" if config
+           else '')
+  parts = [f"{name}: episode {row['episode']}{total}"
+           + (f" ({row.get('task')})" if len(tasks) > 1 else '')]
+  if 'train_return' in row:
+    parts.append(f"train return {row['train_return']:.1f}")
+  for key, value in row.items():
+    if key.startswith('test_return') and not key.startswith('test_returns'):
+      parts.append(f"{key.replace('test_return', 'test return')} {value:.1f}"
+                   .replace('/', ' '))
+  eta = eta_seconds(config, rows) if config else None
+  if eta is not None:
+    parts.append('done' if eta == 0 else f'ETA {_duration(eta)}')
+  return ' | '.join(parts)
+
+
+class Progress:
+  """Follows one run's metrics.jsonl (via `rundir.read_metrics`) and logs a
+  line for each row past those it has seen."""
+
+  def __init__(self, run: Run, logdir: str, log: Callable[[str], None]):
+    self.name = run_name(run)
+    self.logdir = logdir
+    self.log = log
+    self.seen = max((row['episode'] for row in self._rows()), default=-1)
+
+  def _rows(self) -> List[dict]:
+    return rundir.read_metrics(self.logdir).rows
+
+  def poll(self) -> None:
+    rows = self._rows()
+    new = [row for row in rows if row['episode'] > self.seen]
+    if not new:
+      return
+    try:
+      config = rundir.read_config(self.logdir)
+    except rundir.RunDirError:
+      config = None
+    for row in new:
+      self.log(progress_line(self.name, row, config,
+                             [r for r in rows if r['episode'] <= row['episode']]))
+    self.seen = max(row['episode'] for row in new)
 
 
 def unknown_presets(runs: Sequence[Run]) -> List[str]:
@@ -82,22 +272,37 @@ def _print(message: str) -> None:
 
 def _report(outcome: Outcome, done: int, total: int,
             log: Callable[[str], None]) -> None:
-  state = 'ok' if outcome.ok else f'FAILED (exit {outcome.returncode})'
+  if outcome.interrupted:
+    state = 'interrupted'
+  else:
+    state = 'ok' if outcome.ok else f'FAILED (exit {outcome.returncode})'
   log(f'[{done}/{total}] {state} in {outcome.seconds:.0f}s: {outcome.logdir} '
       f'(log: {outcome.logdir}.log)')
 
 
-def _run_local(run: Run, runs_dir: str) -> Outcome:
+def _run_local(run: Run, runs_dir: str, children: Children,
+               log: Callable[[str], None], poll_seconds: float) -> Outcome:
   logdir = run.logdir(runs_dir)
-  common.write_run_spec(run, runs_dir)
   start = time.time()
-  code = execute(run.command(runs_dir), logdir + '.log')
-  return Outcome(run, logdir, code, seconds=time.time() - start)
+  if children.signum is None:
+    common.write_run_spec(run, runs_dir)
+  progress = Progress(run, logdir, log)
+  code = run_logged(run.command(runs_dir), logdir + '.log', children,
+                    runtime.child_env(), poll=progress.poll,
+                    poll_seconds=poll_seconds)
+  progress.poll()
+  stopped = children.signum is not None
+  return Outcome(run, logdir, -children.signum if code is None else code,
+                 seconds=time.time() - start, interrupted=stopped and code != 0)
 
 
 def launch_local(runs: Sequence[Run], runs_dir: str, parallel: int = 1,
-                 log: Callable[[str], None] = _print) -> List[Outcome]:
-  """Runs every unfinished run here, `parallel` processes at a time."""
+                 log: Callable[[str], None] = _print,
+                 poll_seconds: float = POLL_SECONDS) -> List[Outcome]:
+  """Runs every unfinished run here, `parallel` processes at a time.
+
+  Raises Interrupted after SIGINT or SIGTERM, once the runs have stopped.
+  """
   if parallel < 1:
     raise ValueError(f'--parallel must be at least 1, got {parallel}.')
   todo = pending(runs, runs_dir)
@@ -105,37 +310,41 @@ def launch_local(runs: Sequence[Run], runs_dir: str, parallel: int = 1,
               for run in runs if run not in todo]
   log(f'{len(runs)} runs: {len(outcomes)} finished already, {len(todo)} to '
       f'run here, {parallel} at a time.')
-  with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-    futures = [pool.submit(_run_local, run, runs_dir) for run in todo]
-    for index, future in enumerate(
-        concurrent.futures.as_completed(futures), 1):
-      outcome = future.result()
-      _report(outcome, index, len(todo), log)
-      outcomes.append(outcome)
+  children = Children()
+  with signals_received() as received, \
+      concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+    futures = {pool.submit(_run_local, run, runs_dir, children, log,
+                           poll_seconds) for run in todo}
+    forwarded, finished = 0, 0
+    while futures:
+      done, futures = concurrent.futures.wait(
+          futures, _TICK_SECONDS, concurrent.futures.FIRST_COMPLETED)
+      while forwarded < len(received):  # Each signal once, in order.
+        count = children.stop(received[forwarded])
+        log(f'{signal.Signals(received[forwarded]).name}: stopping {count} '
+            'running run(s) and waiting for them.')
+        forwarded += 1
+        for future in futures:
+          future.cancel()
+      for future in done:
+        if not future.cancelled():
+          finished += 1
+          outcomes.append(future.result())
+          _report(outcomes[-1], finished, len(todo), log)
+  if received:
+    raise Interrupted(received[0], outcomes)
   return outcomes
 
 
-def _ray_task(command: List[str], log_path: str, repo_root: str) -> tuple:
-  """Body of the Ray task: the same command as locally, on a worker node.
-  The repository and the runs directory must be at the same paths there."""
-  import os as os_
-  import socket
-  import subprocess as subprocess_
-  import time as time_
-  env = dict(os_.environ)
-  env.setdefault('MUJOCO_GL', 'egl')
-  env.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  env.setdefault('TF_FORCE_GPU_ALLOW_GROWTH', 'true')
-  env['PYTHONPATH'] = repo_root + os_.pathsep + env.get('PYTHONPATH', '')
-  os_.makedirs(os_.path.dirname(log_path), exist_ok=True)
-  start = time_.time()
-  with open(log_path, 'ab') as log:
-    log.write(f'\n=== ray worker {socket.gethostname()}: '
-              f"{' '.join(command)}\n".encode())
-    log.flush()
-    code = subprocess_.call(command, stdout=log, stderr=subprocess_.STDOUT,
-                            cwd=repo_root, env=env)
-  return code, time_.time() - start
+def _ray_task(command: List[str], log_path: str) -> tuple:
+  """Body of the Ray task: the same command as locally, on a worker node,
+  with the worker's own child environment. The repository and the runs
+  directory must be at the same paths there."""
+  import socket  # pylint: disable=import-outside-toplevel
+  start = time.time()
+  code = run_logged(command, log_path, Children(), runtime.child_env(),
+                    header=f'ray worker {socket.gethostname()}: ')
+  return code, time.time() - start
 
 
 def ray_runtime_env() -> dict:
@@ -153,28 +362,37 @@ def _import_ray():
   return ray
 
 
+def _join_ray(ray, address: Optional[str]) -> None:
+  if ray.is_initialized():
+    return
+  try:
+    ray.init(address=address, runtime_env=ray_runtime_env())
+  except (ConnectionError, RuntimeError, ValueError) as error:
+    raise RuntimeError(
+        f"Could not join a Ray cluster at --ray_address={address}: "
+        f"{str(error).rstrip('.')}. "
+        'Start one with `ray start --head` (then --ray_address=auto), pass '
+        'its address, or --ray_address=local for a one-machine instance.'
+    ) from error
+
+
 def launch_ray(runs: Sequence[Run], runs_dir: str,
                address: Optional[str] = None, cpus_per_run: float = 1.0,
                gpus_per_run: Optional[float] = None,
-               log: Callable[[str], None] = _print) -> List[Outcome]:
+               log: Callable[[str], None] = _print,
+               poll_seconds: float = POLL_SECONDS) -> List[Outcome]:
   """Runs every unfinished run as one Ray task each on an existing cluster
   (`address`, e.g. 'auto' or 'ray://head:10001'), or on a Ray instance that
   is already initialised in this process when `address` is None.
 
   gpus_per_run: None asks for one GPU per run when the cluster has GPUs.
+  Progress lines come from the runs' metrics files (shared storage). After
+  SIGINT or SIGTERM the tasks are cancelled, which stops their processes,
+  and Interrupted is raised.
   """
   ray = _import_ray()
   runs_dir = os.path.abspath(runs_dir)
-  if not ray.is_initialized():
-    try:
-      ray.init(address=address, runtime_env=ray_runtime_env())
-    except (ConnectionError, RuntimeError, ValueError) as error:
-      raise RuntimeError(
-          f"Could not join a Ray cluster at --ray_address={address}: "
-          f"{str(error).rstrip('.')}. "
-          'Start one with `ray start --head` (then --ray_address=auto), pass '
-          'its address, or --ray_address=local for a one-machine instance.'
-      ) from error
+  _join_ray(ray, address)
   if gpus_per_run is None:
     gpus_per_run = 1.0 if ray.cluster_resources().get('GPU', 0) >= 1 else 0.0
   todo = pending(runs, runs_dir)
@@ -184,26 +402,48 @@ def launch_ray(runs: Sequence[Run], runs_dir: str,
       f'submit to Ray ({cpus_per_run} CPU, {gpus_per_run} GPU each).')
   task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                     max_retries=0)(_ray_task)
-  python = sys.executable
-  refs = {}
+  refs, progress = {}, {}
   for run in todo:
     common.write_run_spec(run, runs_dir)
     logdir = run.logdir(runs_dir)
-    refs[task.remote(run.command(runs_dir, python), logdir + '.log',
-                     common.REPO_ROOT)] = run
-  remaining = list(refs)
-  while remaining:
-    ready, remaining = ray.wait(remaining, num_returns=1)
-    run = refs[ready[0]]
-    try:
-      code, seconds = ray.get(ready[0])
-    except Exception as error:  # pylint: disable=broad-except
-      log(f'Ray task for {run.logdir(runs_dir)} raised: {error}')
-      code, seconds = -1, 0.0
-    outcome = Outcome(run, run.logdir(runs_dir), code, seconds=seconds)
-    _report(outcome, len(refs) - len(remaining), len(refs), log)
-    outcomes.append(outcome)
+    ref = task.remote(run.command(runs_dir, sys.executable), logdir + '.log')
+    refs[ref], progress[ref] = run, Progress(run, logdir, log)
+  remaining, finished, cancelled, last_poll = list(refs), 0, False, time.time()
+  with signals_received() as received:
+    while remaining:
+      ready, remaining = ray.wait(remaining, num_returns=1,
+                                  timeout=_TICK_SECONDS)
+      if received and not cancelled:
+        log(f'{signal.Signals(received[0]).name}: cancelling {len(remaining)} '
+            'Ray task(s) and waiting for them.')
+        for ref in remaining:
+          ray.cancel(ref)
+        cancelled = True
+      if ready or time.time() - last_poll >= poll_seconds:
+        for ref in remaining + ready:
+          progress[ref].poll()
+        last_poll = time.time()
+      for ref in ready:
+        finished += 1
+        outcomes.append(_ray_outcome(ray, ref, refs[ref], runs_dir, cancelled,
+                                     log))
+        _report(outcomes[-1], finished, len(todo), log)
+  if received:
+    raise Interrupted(received[0], outcomes)
   return outcomes
+
+
+def _ray_outcome(ray, ref, run: Run, runs_dir: str, stopping: bool,
+                 log: Callable[[str], None]) -> Outcome:
+  logdir = run.logdir(runs_dir)
+  try:
+    code, seconds = ray.get(ref)
+  except Exception as error:  # pylint: disable=broad-except
+    if not stopping:
+      log(f'Ray task for {logdir} raised: {error}')
+    code, seconds = -1, 0.0
+  return Outcome(run, logdir, -1 if code is None else code, seconds=seconds,
+                 interrupted=stopping and code != 0)
 
 
 def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
@@ -226,10 +466,12 @@ def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
 
 def summarize(outcomes: Sequence[Outcome]) -> str:
   """One line: how many ran, were skipped, failed (with their logs)."""
-  failed = [o for o in outcomes if not o.ok]
+  failed = [o for o in outcomes if not o.ok and not o.interrupted]
+  stopped = sum(o.interrupted for o in outcomes)
   text = (f'{len(outcomes)} runs: {sum(o.skipped for o in outcomes)} were '
           f'already finished, {sum(o.ok and not o.skipped for o in outcomes)} '
-          f'ran now, {len(failed)} failed.')
+          f'ran now, {len(failed)} failed'
+          + (f', {stopped} interrupted.' if stopped else '.'))
   if failed:
     text += ' See: ' + ', '.join(o.logdir + '.log' for o in failed)
   return text

@@ -1,21 +1,33 @@
 """Flags and steps shared by the reproduce/ scripts.
 
-Every script: build the runs of its experiment, launch the unfinished ones
-(unless --aggregate_only), aggregate what the run directories hold, write
-results named with the budget. Config overrides for ablations pass through
+Every script: build the runs of its experiment and check them all (flags,
+overrides, each unfinished run's resolved config) before anything is
+created; print the plan (runs, budget, where, what is finished, the hours);
+launch the unfinished runs (unless --aggregate_only or --dry_run);
+aggregate what the run directories hold; write results named with the
+budget. Config overrides for ablations pass through
 to every run, as `--config_overrides=key=value,...` or as `--key=value`
 after a `--` separator.
 """
 
 from __future__ import annotations
 
-import os
-import sys
+import dataclasses
+import glob
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from absl import flags
 
+from planet_tf import config as config_lib
+from planet_tf import rundir
+from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
 
@@ -34,6 +46,10 @@ def define_flags(seeds: int = 5) -> None:
   flags.DEFINE_string('results_dir', 'results', 'Where results files go.')
   flags.DEFINE_bool('aggregate_only', False,
                     'Launch nothing: only aggregate the existing runs.')
+  flags.DEFINE_bool('dry_run', False,
+                    'Check every run\'s config, print the plan (runs, budget, '
+                    'where they go, how many are finished, the hours) and '
+                    'exit, creating nothing.')
   flags.DEFINE_enum('launcher', 'local', list(launcher.LAUNCHERS),
                     'local: processes on this machine (--parallel); ray: one '
                     'task per run on a Ray cluster (--ray_address).')
@@ -48,35 +64,257 @@ def define_flags(seeds: int = 5) -> None:
                     'their own directories.')
 
 
-def overrides(argv: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
-  """--config_overrides plus any `--key=value` left after `--` in argv."""
-  extra = [arg for arg in argv[1:]]
+def overrides(argv: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
+                                            List[str]]:
+  """--config_overrides plus any `--key=value` left after `--` in argv: the
+  valid ones as sorted pairs, and one line per problem of the others."""
+  extra = list(argv[1:])
   bad = [arg for arg in extra if not arg.startswith('--') or '=' not in arg]
-  if bad:
-    raise ValueError(f'Unexpected arguments {bad}: pass config overrides as '
-                     '--key=value after --, or as --config_overrides.')
-  return common.parse_overrides(list(flags.FLAGS.config_overrides) + extra)
+  problems = [f"Unexpected argument '{arg}': pass config overrides as "
+              '--key=value after --, or as --config_overrides.' for arg in bad]
+  pairs, more = common.check_overrides(
+      list(flags.FLAGS.config_overrides) + [a for a in extra if a not in bad])
+  return pairs, problems + more
 
 
 def tasks() -> List[str]:
-  unknown = [t for t in flags.FLAGS.tasks if t not in common.TASKS]
-  if unknown:
-    print(f'Note: {unknown} are not among the paper tasks; no reference '
-          'lines for them.', flush=True)
+  """The --tasks list."""
   return list(flags.FLAGS.tasks)
 
 
-def launch(runs: Sequence[Run]) -> List[launcher.Outcome]:
-  """Runs the unfinished runs unless --aggregate_only; prints a summary."""
-  if flags.FLAGS.aggregate_only or not runs:
-    return []
+def _note_other_tasks(task_list: Sequence[str]) -> None:
+  unknown = [t for t in task_list if t not in common.TASKS]
+  if unknown:
+    print(f'Note: {unknown} are not among the paper tasks; no reference '
+          'lines for them.', flush=True)
+
+
+@dataclasses.dataclass
+class Sweep:
+  """What a script runs and shows.
+
+  runs: the runs it launches; shown: the runs it aggregates (runs first);
+  overrides: the config overrides of every run; configs: each unfinished
+  run's resolved config (empty with --aggregate_only).
+  """
+  runs: List[Run]
+  shown: List[Run]
+  overrides: Tuple[Tuple[str, str], ...]
+  configs: Dict[Run, Config]
+
+
+def _flag_problems() -> List[str]:
   FLAGS = flags.FLAGS
-  print(f'Launching {len(runs)} runs with the {FLAGS.launcher} launcher at '
-        f'{common.budget_label(FLAGS.budget)} into {FLAGS.runs_dir}.',
-        flush=True)
+  problems = []
+  if FLAGS.seeds < 1:
+    problems.append(f'--seeds={FLAGS.seeds}: pass --seeds=N with N >= 1 '
+                    '(seeds 1..N of each task and variant).')
+  if FLAGS.parallel < 1:
+    problems.append(f'--parallel={FLAGS.parallel}: pass --parallel=N with '
+                    'N >= 1 (runs at a time).')
+  return problems
+
+
+def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
+                                                    List[str]]:
+  """The resolved configs of the unfinished runs, and every problem."""
+  todo, problems = [], []
+  for run in runs:
+    try:
+      if not common.is_finished(run.logdir(flags.FLAGS.runs_dir)):
+        todo.append(run)
+    except rundir.RunDirError as error:
+      problems.append(str(error))
+  configs, config_problems = common.resolve_configs(todo)
+  return configs, problems + config_problems
+
+
+def build(argv: Sequence[str], variants: Sequence[Tuple[str, ...]],
+          run_tasks: Sequence[Optional[str]],
+          compare: Sequence[Tuple[str, ...]] = (),
+          compare_tasks: Sequence[Optional[str]] = ()) -> Sweep:
+  """The runs of variants x run_tasks x seeds (launched) and of compare x
+  compare_tasks (only shown), at --budget with the config overrides.
+
+  Checks everything first, each unfinished run's full config included
+  (unless only aggregating), and on any problem prints one line per problem
+  and exits without creating anything.
+  """
+  FLAGS = flags.FLAGS
+  extra, override_problems = overrides(argv)
+  problems = _flag_problems() + override_problems
+  # At least one seed, so that a bad --seeds does not hide other problems.
+  seeds = max(FLAGS.seeds, 1)
+  runs = common.make_runs(variants, run_tasks, seeds, FLAGS.budget, extra)
+  shown = runs + common.make_runs(compare, compare_tasks, seeds, FLAGS.budget,
+                                  extra)
+  configs = {}
+  if not FLAGS.aggregate_only or FLAGS.dry_run:
+    configs, more = _config_problems(runs)
+    problems.extend(more)
+  if problems:
+    fail_all(problems)
+  _note_other_tasks([t for t in run_tasks + list(compare_tasks) if t])
+  return Sweep(runs, shown, extra, configs)
+
+
+def has_gpu() -> bool:
+  """Whether this machine has an NVIDIA GPU, found without TensorFlow: a
+  /dev/nvidia<k> device, or `nvidia-smi -L` listing one."""
+  if glob.glob('/dev/nvidia[0-9]*'):
+    return True
+  program = shutil.which('nvidia-smi')
+  if not program:
+    return False
   try:
-    outcomes = launcher.launch(runs, FLAGS.runs_dir, FLAGS.launcher,
+    result = subprocess.run([program, '-L'], capture_output=True, text=True,
+                            timeout=20, check=False)
+  except (OSError, subprocess.TimeoutExpired):
+    return False
+  return result.returncode == 0 and 'GPU' in result.stdout
+
+
+def _hours(seconds: Tuple[float, float]) -> str:
+  low, high = seconds
+  if high < 3600:
+    text = [f'{value / 60:.0f}' for value in (low, high)]
+    unit = 'minutes'
+  else:
+    digits = 1 if high < 36000 else 0
+    text = [f'{value / 3600:,.{digits}f}' for value in (low, high)]
+    unit = 'hours'
+  return f'{text[0]} {unit}' if text[0] == text[1] else (
+      f'{text[0]}-{text[1]} {unit}')
+
+
+def _shape(runs: Sequence[Run]) -> str:
+  """'rssm, rnn x 6 tasks x 5 seeds'."""
+  variants = list(dict.fromkeys(run.variant for run in runs))
+  task_count = len(dict.fromkeys(run.task for run in runs))
+  seeds = len(dict.fromkeys(run.seed for run in runs))
+  tasks_text = ('all tasks in one agent' if runs[0].task is None else
+                f"{task_count} task{'s' if task_count > 1 else ''}")
+  return (f"{', '.join(variants)} x {tasks_text} x {seeds} "
+          f"seed{'s' if seeds > 1 else ''}")
+
+
+def _run_state(runs: Sequence[Run], runs_dir: str) -> Dict[Run, tuple]:
+  """run -> (finished, episodes done, stored config or None, rows)."""
+  state = {}
+  for run in runs:
+    logdir = run.logdir(runs_dir)
+    rows = rundir.read_metrics(logdir).rows
+    done = max((row['episode'] for row in rows), default=0)
+    state[run] = (common.is_finished(logdir), done,
+                  rundir.read_config(logdir), rows)
+  return state
+
+
+def _where(runs: Sequence[Run], runs_dir: str, budget: str) -> str:
+  """The run directories' pattern, e.g. runs/cpu/rssm/<task>/seed<k>."""
+  variants = {run.variant for run in runs}
+  run_tasks = {run.task or 'all_tasks' for run in runs}
+  return os.path.join(
+      os.path.abspath(runs_dir), budget,
+      variants.pop() if len(variants) == 1 else '<variant>',
+      run_tasks.pop() if len(run_tasks) == 1 else '<task>', 'seed<k>')
+
+
+def _estimates(configs: Dict[Run, Config], state: Dict[Run, tuple],
+               budget: str) -> Tuple[List[Tuple[float, float]], int, str]:
+  """(low, high) seconds left per unfinished run with a figure, how many
+  have none, and where the figures come from: the sweep's own metrics
+  where they have them, else the reference figures of the budget."""
+  measured = [(config, rows) for _, _, config, rows in state.values()
+              if config is not None and rows]
+  rates = common.measured_rates(measured, common.reference_rates(budget))
+  left = [common.remaining_seconds(config.to_dict(), state[run][1], rates)
+          for run, config in configs.items()]
+  known = [seconds for seconds in left if seconds is not None]
+  return known, len(left) - len(known), rates.source
+
+
+def plan_text(runs: Sequence[Run], configs: Dict[Run, Config], runs_dir: str,
+              budget: str, parallel_text: str) -> Tuple[str, Optional[float]]:
+  """The plan of a sweep: runs, budget, where they go, how many are
+  finished or started, and the hours of compute left. Also returns the
+  median hours of an unfinished run (None without a figure)."""
+  state = _run_state(runs, runs_dir)
+  finished = sum(state[run][0] for run in runs)
+  started = sum(not state[run][0] and (state[run][1] > 0 or
+                                       state[run][2] is not None)
+                for run in runs)
+  episodes = sorted({config.total_episodes * len(config_lib.tasks(config))
+                     for config in configs.values()})
+  lines = [
+      f'Plan: {len(runs)} runs ({_shape(runs)}) at '
+      f'{common.budget_label(budget)}'
+      + (f", {' or '.join(f'{e:,}' for e in episodes)} episodes each."
+         if episodes else '.'),
+      f'  Run directories: {_where(runs, runs_dir, budget)} (output in '
+      'seed<k>.log beside each).',
+      f'  Already finished: {finished}. Started, to resume: {started}. '
+      f'Not started: {len(runs) - finished - started}.']
+  left, unknown, source = _estimates(configs, state, budget)
+  if left:
+    total = (sum(s[0] for s in left), sum(s[1] for s in left))
+    lines.append(f'  Estimate: about {_hours(total)} of compute for the '
+                 f'{len(left)} unfinished runs ({parallel_text}), from '
+                 f'{source}.')
+  if unknown:
+    lines.append(f'  No time figure for {unknown} run(s): the true simulator '
+                 'has no reference; its first finished run gives one.')
+  if not configs:
+    lines.append('  Nothing left to run.')
+  per_run = (float(np.median([sum(s) / 2 for s in left])) / 3600 if left
+             else None)
+  return '\n'.join(lines), per_run
+
+
+def _parallel_text() -> str:
+  FLAGS = flags.FLAGS
+  if FLAGS.launcher == 'ray':
+    return 'summed over runs; Ray spreads them over the cluster'
+  if FLAGS.parallel == 1:
+    return 'one run at a time'
+  return (f'summed over runs; --parallel {FLAGS.parallel} shares this '
+          "machine's cores between them")
+
+
+def _warn_without_gpu(per_run_hours: Optional[float]) -> None:
+  FLAGS = flags.FLAGS
+  if (FLAGS.budget != 'paper' or FLAGS.launcher != 'local' or
+      per_run_hours is None or has_gpu()):
+    return
+  print(f"Warning: no GPU found (no /dev/nvidia*, nothing from `nvidia-smi "
+        f"-L`). The paper's budget takes about {per_run_hours:,.0f} hours per "
+        "run on this project's 2-core CPU (10-20 hours on a GPU). Consider "
+        '--budget=cpu, a GPU machine, or a Ray cluster (--launcher=ray).',
+        flush=True)
+
+
+def launch(sweep: Sweep) -> List[launcher.Outcome]:
+  """Prints the plan, then runs the unfinished runs (unless --aggregate_only;
+  with --dry_run exits after the plan). Prints a summary; after SIGINT or
+  SIGTERM, once the runs stopped, exits asking to rerun the command."""
+  FLAGS = flags.FLAGS
+  if (FLAGS.aggregate_only and not FLAGS.dry_run) or not sweep.runs:
+    return []
+  text, per_run_hours = plan_text(sweep.runs, sweep.configs, FLAGS.runs_dir,
+                                  FLAGS.budget, _parallel_text())
+  print(text, flush=True)
+  _warn_without_gpu(per_run_hours)
+  if FLAGS.dry_run:
+    print('Dry run: nothing was started or created.', flush=True)
+    sys.exit(0)
+  try:
+    outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
                                FLAGS.parallel, FLAGS.ray_address)
+  except launcher.Interrupted as stop:
+    print(launcher.summarize(stop.outcomes), flush=True)
+    print(f'{signal.Signals(stop.signum).name}: interrupted: rerun the same '
+          'command to resume.', file=sys.stderr, flush=True)
+    sys.exit(128 + stop.signum)
   except (RuntimeError, ValueError) as error:
     fail(str(error))
   print(launcher.summarize(outcomes), flush=True)
@@ -85,6 +323,21 @@ def launch(runs: Sequence[Run]) -> List[launcher.Outcome]:
 
 def exit_code(outcomes: Sequence[launcher.Outcome]) -> int:
   return 1 if any(not o.ok for o in outcomes) else 0
+
+
+def load_groups(sweep: Sweep, script: str,
+                launched: Sequence[launcher.Outcome],
+                ) -> Dict[tuple, aggregate.Group]:
+  """Reads the shown runs' metrics; warns about what it could not read;
+  exits with a hint when there are none."""
+  groups = aggregate.load_groups(sweep.shown, flags.FLAGS.runs_dir)
+  for problem in aggregate.problems(groups):
+    print(f'Warning: {problem}', flush=True)
+  if not aggregate.has_metrics(groups):
+    fail(common.find_metrics_hint(sweep.runs, flags.FLAGS.runs_dir, script,
+                                  launched=any(not o.skipped for o in launched)))
+  print('Runs:\n' + describe_groups(groups), flush=True)
+  return groups
 
 
 def curves_by_task(groups: Dict[tuple, aggregate.Group],
@@ -130,6 +383,12 @@ def figure_title(text: str, budget: str, seeds: int,
 
 def fail(message: str) -> None:
   sys.exit(f'Error: {message}')
+
+
+def fail_all(problems: Sequence[str]) -> None:
+  """Exits listing every problem, one per line; nothing was started."""
+  sys.exit(f'Error: {len(problems)} problem(s); nothing was started or '
+           'created:\n' + '\n'.join(f'  {p}' for p in problems))
 
 
 def results_stem(base: str) -> str:
@@ -182,25 +441,18 @@ def curve_figure_main(argv: Sequence[str], base: str, text: str,
   label -> presets of per-task runs plotted if present, never launched.
   """
   FLAGS = flags.FLAGS
-  try:
-    extra = overrides(argv)
-    task_list = tasks()
-    run_tasks = list(dict.fromkeys(task_of(t) for t in task_list))
-    runs = common.make_runs(list(variants.values()), run_tasks, FLAGS.seeds,
-                            FLAGS.budget, extra)
-    shown = runs + common.make_runs(list((compare or {}).values()), task_list,
-                                    FLAGS.seeds, FLAGS.budget, extra)
-  except ValueError as error:
-    fail(str(error))
-  outcomes = launch(runs)
-  groups = aggregate.load_groups(shown, FLAGS.runs_dir)
-  if not aggregate.has_metrics(groups):
-    fail(common.find_metrics_hint(runs, FLAGS.runs_dir, f'reproduce/{base}.py'))
-  print('Runs:\n' + describe_groups(groups), flush=True)
-  labels = {label: Run(task_of(task_list[0]), 1, presets, FLAGS.budget, extra)
+  task_list = tasks()
+  run_tasks = list(dict.fromkeys(task_of(t) for t in task_list))
+  sweep = build(argv, list(variants.values()), run_tasks,
+                list((compare or {}).values()), task_list)
+  outcomes = launch(sweep)
+  groups = load_groups(sweep, f'reproduce/{base}.py', outcomes)
+  labels = {label: Run(task_of(task_list[0]), 1, presets, FLAGS.budget,
+                       sweep.overrides)
             for label, presets in variants.items()}
   for label, presets in (compare or {}).items():
-    labels[label] = Run(task_list[0], 1, presets, FLAGS.budget, extra)
+    labels[label] = Run(task_list[0], 1, presets, FLAGS.budget,
+                        sweep.overrides)
   curves = curves_by_task(groups, labels, task_list, key_for_task)
   plot(curves, figure_title(text, FLAGS.budget, FLAGS.seeds, groups), base,
        task_list)

@@ -4,12 +4,15 @@
   python reproduce/table1.py --aggregate_only           # only aggregate
   python reproduce/table1.py --true_simulator           # also CEM + simulator
   python reproduce/table1.py --budget=cpu --parallel=2  # the CPU budget
+  python reproduce/table1.py --budget=cpu --dry_run     # only the plan
 
 Runs the six tasks x seeds of PlaNet (variant `rssm`, shared with Figures 4
 and 5) and writes results/table1[_<budget>].{md,csv,json}: A3C, D4PG and
 PlaNet as quoted from the paper, PlaNet as measured here (mean final test
 return over seeds x test trajectories), CEM + true simulator (quoted, and
-measured when its runs exist), and the data-efficiency factor over D4PG.
+measured when its runs exist), a uniformly random policy (measured, from
+--random_policy when that file exists), and the data-efficiency factor over
+D4PG.
 """
 
 from __future__ import annotations
@@ -18,16 +21,12 @@ import csv
 import io
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from reproduce import aggregate, common, sweep  # pylint: disable=wrong-import-position
+from reproduce import aggregate, common, sweep
 
 PLANET = ('rssm',)
 TRUE_SIMULATOR = ('true_simulator',)
@@ -39,6 +38,7 @@ FACTOR_NOTE = (
     "reach PlaNet's final performance, estimated from D4PG's training curves "
     'in Tassa et al. (2018), with the episodes PlaNet used. We do not have '
     'those curves, so the measured factor is not computed: ' + NO_FACTOR + '.')
+RANDOM_POLICY = 'Uniformly random policy'
 
 
 def _row(method: str, source: str, budget: str, modality: str, episodes: str,
@@ -57,11 +57,13 @@ def build_table(planet: Dict[str, Optional[aggregate.Final]],
                 budget: str, tasks: Sequence[str],
                 planet_episodes: Sequence[int] = (),
                 true_sim_episodes: Sequence[int] = (),
-                finished: Optional[Dict[str, Dict[str, str]]] = None) -> dict:
+                finished: Optional[Dict[str, Dict[str, str]]] = None,
+                random_policy: Optional[dict] = None) -> dict:
   """Table 1 as a dict: the rows (quoted and measured) and the notes.
 
   planet, true_sim: task -> the measured Final (None where not run).
   finished: 'PlaNet' / 'CEM + true simulator' -> task -> 'k/n' runs finished.
+  random_policy: the contents of results/random_policy.json (None: no row).
   """
   tag = '' if budget == 'paper' else f", budget '{budget}'"
   quoted = common.PAPER_TABLE1
@@ -82,6 +84,11 @@ def build_table(planet: Dict[str, Optional[aggregate.Final]],
     rows.append(_row(f'CEM + true simulator (this run{tag})', MEASURED, budget,
                      'simulator state', _episodes_text(true_sim_episodes),
                      {t: _mean(true_sim.get(t)) for t in tasks}))
+  random_tasks = (random_policy or {}).get('tasks', {})
+  if random_tasks:
+    rows.append(_row(RANDOM_POLICY, MEASURED, 'none (no learning)', 'pixels',
+                     '0', {t: random_tasks[t]['mean'] if t in random_tasks
+                           else None for t in tasks}))
   rows.append(_row('Data efficiency gain PlaNet over D4PG (factor, paper)',
                    QUOTED, 'paper (quoted)', '', '',
                    dict(common.PAPER_DATA_EFFICIENCY)))
@@ -95,6 +102,8 @@ def build_table(planet: Dict[str, Optional[aggregate.Final]],
                        for t in tasks}
                 for name, values in (('PlaNet', planet),
                                      ('CEM + true simulator', true_sim))},
+      random_policy={t: random_tasks[t] for t in tasks if t in random_tasks},
+      random_policy_episodes=(random_policy or {}).get('episodes_per_task'),
       notes=[
           'Rows marked "quoted from the paper" are Table 1 of Hafner et al. '
           '(2019); A3C and D4PG there are from Tassa et al. (2018).',
@@ -147,8 +156,43 @@ def to_markdown(table: dict) -> str:
                      f"{d['trajectories']} "
                      f"| {', '.join(map(str, d['episodes']))} | "
                      f"{d['mean']:.1f} | {d['std']:.1f} |")
+  lines += _random_policy_details(table)
   lines += ['', '## Notes', ''] + [f'- {note}' for note in table['notes']]
   return '\n'.join(lines) + '\n'
+
+
+def _random_policy_details(table: dict) -> List[str]:
+  """The random policy's returns per task: mean and min-max."""
+  per_task = table.get('random_policy') or {}
+  if not per_task:
+    return []
+  episodes = table.get('random_policy_episodes') or '?'
+  lines = ['', f'{RANDOM_POLICY}: {episodes} episodes per task, uniformly '
+           'random actions at the paper\'s action repeat.', '',
+           '| Task | Action repeat | Mean | Min-max |', '|---|---|---|---|']
+  for task, values in per_task.items():
+    lines.append(f"| {task} | {values.get('action_repeat', '?')} | "
+                 f"{values['mean']:.1f} | {values['min']:.1f}-"
+                 f"{values['max']:.1f} |")
+  return lines
+
+
+def read_random_policy(path: str) -> Optional[dict]:
+  """The random policy's returns (results/random_policy.json), or None when
+  there is no such file or it cannot be used (with a warning)."""
+  if not path or not os.path.exists(path):
+    return None
+  try:
+    with open(path) as file:
+      values = json.load(file)
+    for task, numbers in values['tasks'].items():
+      for key in ('mean', 'min', 'max'):
+        float(numbers[key])
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    print(f'Warning: {path} is not a random-policy results file ({error!r}); '
+          'Table 1 has no random-policy row.', flush=True)
+    return None
+  return values
 
 
 def to_csv(table: dict) -> str:
@@ -189,36 +233,24 @@ def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
                   if t == task and g.runs[0].presets == tuple(presets)), None)
     finals[task] = aggregate.final(group.rows) if group and group.rows else None
     finished[task] = f'{group.finished}/{len(group.runs)}' if group else '0/0'
-    for run in (group.runs if group else []):
-      rows = common.read_metrics(run.logdir(flags.FLAGS.runs_dir))
-      if rows:
-        episodes.append(max(int(row['episode']) for row in rows))
+    episodes.extend(group.total_episodes if group else [])
   return finals, episodes, finished
 
 
 def main(argv) -> int:
   FLAGS = flags.FLAGS
-  try:
-    extra = sweep.overrides(argv)
-    tasks = sweep.tasks()
-    planet_runs = common.make_runs([PLANET], tasks, FLAGS.seeds, FLAGS.budget,
-                                   extra)
-    sim_runs = common.make_runs([TRUE_SIMULATOR], tasks, FLAGS.seeds,
-                                FLAGS.budget, extra)
-  except ValueError as error:
-    sweep.fail(str(error))
-  outcomes = sweep.launch(planet_runs + (sim_runs if FLAGS.true_simulator
-                                         else []))
-  groups = aggregate.load_groups(planet_runs + sim_runs, FLAGS.runs_dir)
-  if not aggregate.has_metrics(groups):
-    sweep.fail(common.find_metrics_hint(planet_runs, FLAGS.runs_dir,
-                                        'reproduce/table1.py'))
-  print('Runs:\n' + sweep.describe_groups(groups), flush=True)
+  tasks = sweep.tasks()
+  launched = [PLANET] + ([TRUE_SIMULATOR] if FLAGS.true_simulator else [])
+  shown = [] if FLAGS.true_simulator else [TRUE_SIMULATOR]
+  runs = sweep.build(argv, launched, tasks, shown, tasks)
+  outcomes = sweep.launch(runs)
+  groups = sweep.load_groups(runs, 'reproduce/table1.py', outcomes)
   planet, planet_episodes, planet_done = measure(groups, PLANET, tasks)
   true_sim, sim_episodes, sim_done = measure(groups, TRUE_SIMULATOR, tasks)
   table = build_table(planet, true_sim, FLAGS.budget, tasks, planet_episodes,
                       sim_episodes, {'PlaNet': planet_done,
-                                     'CEM + true simulator': sim_done})
+                                     'CEM + true simulator': sim_done},
+                      read_random_policy(FLAGS.random_policy))
   table['generated'] = time.strftime('%Y-%m-%d %H:%M:%S')
   paths = write_table(table, FLAGS.results_dir)
   print('Wrote ' + ', '.join(paths), flush=True)
@@ -232,4 +264,8 @@ if __name__ == '__main__':
   flags.DEFINE_bool('true_simulator', False,
                     'Also run CEM with the true simulator (preset '
                     'true_simulator) for its row of the table.')
+  flags.DEFINE_string('random_policy', 'results/random_policy.json',
+                      "A uniformly random policy's returns per task (written "
+                      'by the random-policy measurement); when the file '
+                      'exists, Table 1 gets its row.')
   app.run(main)

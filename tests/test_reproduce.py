@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY
+from planet_tf import rundir, runtime
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
 
@@ -105,9 +106,11 @@ def test_launcher_refuses_unknown_presets_before_starting(tmp_path):
 
 
 def _script(name, *args):
+  """Runs reproduce/<name> as a user does, with the checkout importable as
+  an installed one is (pyproject.toml; scripts/setup.sh installs it)."""
   command = [sys.executable, os.path.join(ROOT, 'reproduce', name), *args]
   return subprocess.run(command, capture_output=True, text=True, timeout=120,
-                        cwd=ROOT)
+                        cwd=ROOT, env=runtime.child_env())
 
 
 def test_figure4_script_plots_and_writes_known_numbers(tmp_path):
@@ -232,8 +235,15 @@ def test_local_launcher_runs_then_skips_finished_runs(local_sweep):
     assert common.is_finished(logdir)
     assert common.read_run_spec(logdir)['budget'] == 'debug'
     assert 'episode 3/3' in open(logdir + '.log').read()
-    assert common.read_config(logdir)['seed'] == run.seed
+    assert rundir.read_config(logdir)['seed'] == run.seed
   assert 'to run here, 2 at a time' in messages[0]
+  for run in _tiny_runs():  # One progress line per episode, from metrics.
+    name = launcher.run_name(run)
+    lines = [m for m in messages if m.startswith(f'{name}: ')]
+    assert [line.split(' | ')[0] for line in lines] == [
+        f'{name}: episode {episode}/3' for episode in (1, 2, 3)], messages
+    assert 'train return' in lines[0] and 'test return' in lines[2]
+    assert lines[2].endswith('| done')
   again = launcher.launch(_tiny_runs(), runs_dir, 'local', parallel=2,
                           log=messages.append)
   assert [o.skipped for o in again] == [True, True]
