@@ -124,8 +124,8 @@ def _panel(axis, task: str, values: dict) -> None:
   random = values['random']
   if random:
     axis.axhspan(random['min'], random['max'], color=RANDOM_COLOR, alpha=0.2,
-                 lw=0)
-    axis.axhline(random['mean'], color=RANDOM_COLOR, lw=1,
+                 lw=0, zorder=0)
+    axis.axhline(random['mean'], color=RANDOM_COLOR, lw=1, zorder=1,
                  label=f"uniformly random policy: mean, min-max of "
                        f"{len(random['returns'])} episodes")
   axis.axhline(values['paper_planet'], color=PAPER_COLOR, linestyle='--',
@@ -136,7 +136,8 @@ def _panel(axis, task: str, values: dict) -> None:
                 textcoords='offset points', va='bottom', fontsize=7,
                 color=PAPER_COLOR)
   axis.plot(values['episode'], values['train_return'], color=TEST_COLOR,
-            alpha=0.5, lw=0.8, label='train return (exploration noise)')
+            alpha=0.6, lw=0.9, marker='.', markersize=3,
+            label='train return (exploration noise)')
   if values['test_episode']:
     means = values['test_mean']
     axis.errorbar(values['test_episode'], means,
