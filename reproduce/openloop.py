@@ -5,8 +5,9 @@
 
 Restores the world model, samples sequences from the run's replay, filters
 `openloop_context` frames (config.json) and predicts the rest from the
-actions alone (`WorldModel.openloop`). Rows: true frames, then the model's;
-the red frame is the first predicted one. Writes
+actions alone (`WorldModel.openloop`). Drawn by `planet_tf.pictures`, as
+the training-time summaries are: per sequence rows truth, model and
+|error|, context frames framed in green. Writes
 results/openloop_<task>[_<budget>].{png,pdf}.
 """
 
@@ -21,6 +22,7 @@ if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
 
 from absl import app, flags  # pylint: disable=wrong-import-position
 
+from planet_tf import pictures, rundir  # pylint: disable=wrong-import-position
 from reproduce import common, plotting  # pylint: disable=wrong-import-position
 
 
@@ -42,14 +44,15 @@ def openloop_figure(logdir: str, stem: str, budget: str, sequences: int = 3,
                         np.random.default_rng(seed))
   truth, model = world_model.openloop(batch['image'], batch['action'],
                                       config.openloop_context)
-  episodes = common.read_metrics(logdir)
+  episodes = rundir.read_metrics(logdir).rows
   title = (f'Open-loop prediction: {config.task}, {config.openloop_context} '
            f'context frames, then predicted from actions alone. Checkpoint '
            f'{os.path.basename(latest)} after {len(replay)} episodes '
            f"({len(episodes)} metrics rows).\n{logdir}\n"
            f'{common.budget_label(budget)}')
-  return plotting.plot_openloop(truth.numpy(), model.numpy(),
-                                config.openloop_context, title, stem)
+  figure = pictures.openloop_figure(truth.numpy(), model.numpy(),
+                                   config.openloop_context, title)
+  return plotting.save_figure(figure, stem)
 
 
 def _logdir_and_budget(FLAGS) -> tuple:
@@ -66,7 +69,7 @@ def main(argv) -> Optional[int]:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logdir, budget, _ = _logdir_and_budget(FLAGS)
-  stored = common.read_config(logdir) or {}
+  stored = rundir.read_config(logdir) or {}
   task = stored.get('task', FLAGS.task)
   stem = os.path.join(FLAGS.results_dir,
                       common.output_name(f'openloop_{task}', budget))

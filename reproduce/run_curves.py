@@ -11,7 +11,6 @@ named by --labels (e.g. the same budget with and without a flag).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Dict, List, Optional, Tuple
@@ -21,17 +20,22 @@ if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
 
 from absl import app, flags  # pylint: disable=wrong-import-position
 
+from planet_tf import rundir  # pylint: disable=wrong-import-position
 from reproduce import common, plotting  # pylint: disable=wrong-import-position
 
 
 def read_rows(logdir: str) -> List[dict]:
-  """The metrics rows of a run; raises ValueError naming a missing file."""
-  path = os.path.join(logdir, 'metrics.jsonl')
+  """The metrics rows of a run (`rundir.read_metrics`); raises ValueError
+  naming a missing file. Lines that are not rows are reported on stderr."""
+  path = os.path.join(logdir, rundir.METRICS_FILE)
   if not os.path.exists(path):
     raise ValueError(f'{path} does not exist: train the run first '
                      '(python -m planet_tf.train --logdir=...).')
-  with open(path) as file:
-    return [json.loads(line) for line in file if line.strip()]
+  metrics = rundir.read_metrics(logdir)
+  for number, text in metrics.malformed:
+    print(f'Warning: {path}:{number} is not a metrics row, skipped: '
+          f'{text[:80]}', file=sys.stderr)
+  return metrics.rows
 
 
 def summarise(rows: List[dict]) -> Dict[str, list]:
@@ -48,6 +52,7 @@ def summarise(rows: List[dict]) -> Dict[str, list]:
 
 
 def markdown(summary: Dict[str, list], title: str) -> str:
+  """The plotted numbers as a markdown table, one line per episode."""
   lines = [f'# {title}', '', '| episode | train return | test return mean (min-max) |',
            '|---|---|---|']
   tests = {e: (m, lo, hi) for e, m, lo, hi in zip(
@@ -67,13 +72,15 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
   high, label) or None; a dotted line marks the end of the random seed
   episodes. One run keeps grey train and blue test curves; several runs
   take one colour each, train returns thin, test points with error bars."""
-  plt = plotting.pyplot()
-  figure, axis = plt.subplots(figsize=(6.4, 4.0))
+  figure = plotting.new_figure(figsize=(6.4, 4.0))
+  axis = figure.subplots()
   several = len(summaries) > 1
   for index, (label, summary) in enumerate(summaries):
-    color = plotting.COLORS[index % len(plotting.COLORS)]
+    style = plotting.variant_style(index)
+    color = style['color']
     prefix = f'{label}: ' if several else ''
-    axis.plot(summary['episode'], summary['train_return'], '.-',
+    axis.plot(summary['episode'], summary['train_return'], '.',
+              linestyle=style['linestyle'] if several else '-',
               color=color if several else '#888888',
               alpha=0.45 if several else 1.0, markersize=3 if several else 6,
               label=f'{prefix}train return (exploration noise)')
@@ -82,8 +89,8 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
           summary['test_episode'], summary['test_mean'],
           yerr=[[m - lo for m, lo in zip(summary['test_mean'], summary['test_min'])],
                 [hi - m for m, hi in zip(summary['test_mean'], summary['test_max'])]],
-          fmt='o-', color=color, capsize=3,
-          label=f'{prefix}test return: mean, min-max')
+          marker=style['marker'], linestyle=style['linestyle'], color=color,
+          capsize=3, label=f'{prefix}test return: mean, min-max')
   if random:
     mean, low, high, label = random
     color = '#555555' if several else '#d62728'  # Grey beside coloured runs.
@@ -93,12 +100,11 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
     axis.axvline(seed_episodes + 0.5, color='#555555', linestyle=':',
                  label=f'after {seed_episodes} random seed episodes: planning')
   axis.set_xlabel('collected episodes')
+  plotting.integer_episodes(axis)
   axis.set_ylabel('return')
   axis.set_title(title, fontsize=10)
   axis.legend(fontsize=7 if several else 8)
-  paths = plotting.save_figure(figure, stem)
-  plt.close(figure)
-  return paths
+  return plotting.save_figure(figure, stem)
 
 
 def define_flags() -> None:
@@ -128,7 +134,7 @@ def main(argv) -> None:
     runs = [(logdir, read_rows(logdir)) for logdir in values.logdir]
   except ValueError as error:
     sys.exit(f'Error: {error}')
-  config = common.read_config(values.logdir[0]) or {}
+  config = rundir.read_config(values.logdir[0]) or {}
   rows = runs[0][1]
   title = values.title or (f"{config.get('task', '?')}, seed {config.get('seed', '?')}, "
                            f'{len(rows)} of {config.get("total_episodes", "?")} episodes')
