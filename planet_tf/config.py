@@ -294,9 +294,12 @@ def _task_errors(config: Config, task: str) -> list:
   return []
 
 
-def tasks(config: Config) -> list:
-  """The task names of `config.task` (several for one agent on all tasks)."""
-  return [name.strip() for name in config.task.split(',') if name.strip()]
+def tasks(config: 'Config | Mapping[str, Any]') -> list:
+  """The task names of a config's `task` (several for one agent on all
+  tasks); `config` may also be a stored config.json's dict."""
+  task = (config.get('task', Config.task) if isinstance(config, Mapping)
+          else config.task)
+  return [name.strip() for name in str(task).split(',') if name.strip()]
 
 
 def action_repeat(config: Config, task: str | None = None) -> int:

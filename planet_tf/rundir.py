@@ -240,7 +240,7 @@ def is_finished(logdir: str) -> bool:
     return False
   if stored.get('planner') == 'true_simulator':
     return True
-  tasks = len(config_lib.tasks(Config.from_dict(stored)))
+  tasks = len(config_lib.tasks(stored))
   return max(row['episode'] for row in rows) >= stored['total_episodes'] * tasks
 
 

@@ -19,14 +19,14 @@ import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, progress, rundir
+from planet_tf import driver, envs, pictures, progress, rundir
 from planet_tf.agent import Agent
 from planet_tf.checkpoint import Checkpoints, training_checkpoint
 from planet_tf.config import Config
 from planet_tf.driver import Phase
 from planet_tf.learner import make_optimizer, make_train_step
 from planet_tf.replay import Replay
-from planet_tf.world_model import WorldModel, openloop_grid
+from planet_tf.world_model import WorldModel
 
 # (config, task) -> an environment of that task (`envs.ProcessEnv` interface).
 EnvFactory = Callable[[Config, str], object]
@@ -283,7 +283,10 @@ class Trainer:
     batch = self.replay.sample(min(4, config.batch_size), config.chunk_length, rng)
     truth, model = self.openloop(batch['image'], batch['action'],
                                  config.openloop_context)
-    grid = openloop_grid(truth.numpy(), model.numpy())
+    grid = pictures.openloop_image(
+        truth.numpy(), model.numpy(), config.openloop_context,
+        title=f'{os.path.basename(self.logdir)}: open-loop prediction after '
+              f'episode {episodes}')
     directory = os.path.join(self.logdir, rundir.OPENLOOP_DIR)
     os.makedirs(directory, exist_ok=True)
     rundir.write_atomic(os.path.join(directory, f'episode_{episodes:06d}.png'),

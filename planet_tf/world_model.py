@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-import numpy as np
 import tensorflow as tf
 
 from planet_tf import objectives
@@ -104,14 +103,3 @@ class WorldModel:
     truth = postprocess(preprocess(images, self.config.bit_depth, noise=False),
                         self.config.bit_depth)
     return truth, model
-
-
-def openloop_grid(truth: np.ndarray, model: np.ndarray) -> np.ndarray:
-  """Stacks truth, model and |error| rows per sequence into one uint8 image
-  of shape (3 * B * H, T * W, 3)."""
-  error = np.abs(truth.astype(np.int16) - model.astype(np.int16)).astype(np.uint8)
-  rows = []
-  for b in range(truth.shape[0]):
-    for video in (truth, model, error):
-      rows.append(np.concatenate(list(video[b]), axis=1))
-  return np.concatenate(rows, axis=0)

@@ -233,38 +233,6 @@ def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]
           for seed in range(1, seeds + 1)]
 
 
-# For reproduce/openloop.py and run_curves.py, until they call rundir.
-def read_metrics(logdir: str) -> List[dict]:
-  """The valid rows of `logdir/metrics.jsonl` (`planet_tf.rundir.read_metrics`,
-  the one reader of that file; its `malformed` lines are dropped here)."""
-  return rundir.read_metrics(logdir).rows
-
-
-def read_config(logdir: str) -> Optional[dict]:
-  """A run's config.json, or None before the run has started
-  (`planet_tf.rundir.read_config`; raises RunDirError if it is corrupt)."""
-  return rundir.read_config(logdir)
-
-
-def task_list(config: Mapping[str, object]) -> List[str]:
-  """The tasks of a config (a dict): several for one agent on all tasks."""
-  return [t.strip() for t in str(config.get('task', '')).split(',')
-          if t.strip()]
-
-
-def is_finished(logdir: str) -> bool:
-  """`planet_tf.rundir.is_finished`, with a multitask run finished only when
-  it has a row for every task of its last round (rundir compares the rows
-  with `total_episodes`, which counts rounds of all tasks)."""
-  if not rundir.is_finished(logdir):
-    return False
-  config = rundir.read_config(logdir)
-  if config.get('planner') == 'true_simulator':
-    return True
-  return rundir.last_episode(logdir) >= (
-      config['total_episodes'] * max(1, len(task_list(config))))
-
-
 # Time estimates -------------------------------------------------------------
 
 # Reference timings, measured on this project's 2-core AMD EPYC (AVX2) CPU on
@@ -348,7 +316,7 @@ def reference_rates(budget: str) -> Rates:
 
 def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
   """What one metrics row measured, in the units of `Rates`."""
-  tasks = task_list(config)
+  tasks = config_lib.tasks(config)
   task = row.get('task') or tasks[0]
   found = {}
   if config.get('planner') == 'true_simulator':
@@ -400,7 +368,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
                       rates: Rates) -> Optional[Tuple[float, float]]:
   """(low, high) seconds of compute left for an unfinished run of `config`
   with `done` episodes collected; None without a figure (true simulator)."""
-  tasks = task_list(config)
+  tasks = config_lib.tasks(config)
   steps = sum(agent_steps(config, t) for t in tasks)
   env = sum(agent_steps(config, t) * env_step_seconds(t) for t in tasks)
   plan_size = _plan_size(config)

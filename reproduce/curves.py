@@ -21,14 +21,11 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from planet_tf import config as config_lib  # pylint: disable=wrong-import-position
-from planet_tf import rundir  # pylint: disable=wrong-import-position
-from reproduce import common, plotting, run_curves  # pylint: disable=wrong-import-position
+from planet_tf import config as config_lib
+from planet_tf import rundir
+from reproduce import common, plotting, run_curves
 
 VARIANT = ('rssm',)
 PAPER = common.PAPER_TABLE1['PlaNet']

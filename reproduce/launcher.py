@@ -2,7 +2,7 @@
 
 Both launchers run the same command per run (`Run.command`), a
 `planet_tf.train` process whose output goes to `<logdir>.log` (appended).
-Both are resumable: a finished run (`common.is_finished`) is skipped, and an
+Both are resumable: a finished run (`rundir.is_finished`) is skipped, and an
 interrupted one resumes from its last checkpoint because `planet_tf.train`
 does so when rerun in the same run directory.
 
@@ -29,6 +29,7 @@ from typing import (IO, Callable, Iterator, List, Mapping, Optional,
 
 import numpy as np
 
+from planet_tf import config as config_lib
 from planet_tf import rundir, runtime
 from reproduce import common
 from reproduce.common import Run
@@ -182,7 +183,7 @@ def eta_seconds(config: Mapping[str, object],
   """Seconds until a run ends, from its own episode times: the mean time of
   its episodes after the seed episodes, and the median of its test points;
   None before its first such episode."""
-  tasks = max(1, len(common.task_list(config)))
+  tasks = max(1, len(config_lib.tasks(config)))
   total = int(config['total_episodes']) * tasks
   done = max((row['episode'] for row in rows), default=0)
   later = [row.get('train_seconds', 0.0) + row.get('collect_seconds', 0.0)
@@ -209,7 +210,7 @@ def progress_line(name: str, row: dict,
   if config and config.get('planner') == 'true_simulator':
     return (f"{name}: true simulator, test return "
             f"{row.get('test_return', float('nan')):.1f}")
-  tasks = common.task_list(config) if config else []
+  tasks = config_lib.tasks(config) if config else []
   total = (f"/{config['total_episodes'] * max(1, len(tasks))}" if config
            else '')
   parts = [f"{name}: episode {row['episode']}{total}"
@@ -263,7 +264,7 @@ def unknown_presets(runs: Sequence[Run]) -> List[str]:
 
 def pending(runs: Sequence[Run], runs_dir: str) -> List[Run]:
   """The runs that are not finished yet."""
-  return [run for run in runs if not common.is_finished(run.logdir(runs_dir))]
+  return [run for run in runs if not rundir.is_finished(run.logdir(runs_dir))]
 
 
 def _print(message: str) -> None:

@@ -17,13 +17,10 @@ import os
 import sys
 from typing import List, Optional
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from planet_tf import pictures, rundir  # pylint: disable=wrong-import-position
-from reproduce import common, plotting  # pylint: disable=wrong-import-position
+from planet_tf import pictures, rundir
+from reproduce import common, plotting
 
 
 def load_world_model(logdir: str):

@@ -28,13 +28,10 @@ import time
 import zlib
 from typing import Callable, Dict, List, Sequence, Tuple
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # pylint: disable=wrong-import-position
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from planet_tf import driver, envs, rundir  # pylint: disable=wrong-import-position
+from planet_tf import driver, envs, rundir
 
 DEFAULT_SEED = 0
 DEFAULT_OUT = os.path.join('results', 'random_policy.json')

@@ -15,13 +15,10 @@ import os
 import sys
 from typing import Dict, List, Optional, Tuple
 
-if __package__ in (None, ''):  # Run as a script: make `reproduce` importable.
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # pylint: disable=wrong-import-position
-
-from planet_tf import rundir  # pylint: disable=wrong-import-position
-from reproduce import common, plotting  # pylint: disable=wrong-import-position
+from planet_tf import rundir
+from reproduce import common, plotting
 
 
 def read_rows(logdir: str) -> List[dict]:

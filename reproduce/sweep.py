@@ -121,7 +121,7 @@ def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
   todo, problems = [], []
   for run in runs:
     try:
-      if not common.is_finished(run.logdir(flags.FLAGS.runs_dir)):
+      if not rundir.is_finished(run.logdir(flags.FLAGS.runs_dir)):
         todo.append(run)
     except rundir.RunDirError as error:
       problems.append(str(error))
@@ -205,7 +205,7 @@ def _run_state(runs: Sequence[Run], runs_dir: str) -> Dict[Run, tuple]:
     logdir = run.logdir(runs_dir)
     rows = rundir.read_metrics(logdir).rows
     done = max((row['episode'] for row in rows), default=0)
-    state[run] = (common.is_finished(logdir), done,
+    state[run] = (rundir.is_finished(logdir), done,
                   rundir.read_config(logdir), rows)
   return state
 

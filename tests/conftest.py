@@ -6,6 +6,7 @@ Real DM Control stays in the environment, end-to-end, CLI and crash tests.
 """
 
 import os
+import types
 
 import numpy as np
 import pytest
@@ -31,10 +32,10 @@ def _seeded():
   keras.utils.set_random_seed(0)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def tiny():
-  """The tiny config's values (for CLI flags and overrides)."""
-  return dict(TINY)
+  """The tiny config's values (for CLI flags and overrides), read-only."""
+  return types.MappingProxyType(TINY)
 
 
 @pytest.fixture(scope='session')

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import TINY
 from planet_tf import rundir, runtime
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
@@ -60,7 +59,7 @@ def test_final_is_the_mean_over_each_runs_last_test_point():
   assert (final.trajectories, final.runs, final.episodes) == (12, 2, [10, 20])
 
 
-def test_run_directories_commands_and_overrides():
+def test_run_directories_commands_and_overrides(tiny):
   overrides = common.parse_overrides(['horizon=8', '--free_nats=2'])
   assert overrides == (('free_nats', '2'), ('horizon', '8'))
   run = Run('cheetah_run', 2, ('rnn',), 'cpu', overrides)
@@ -81,18 +80,18 @@ def test_run_directories_commands_and_overrides():
   with pytest.raises(ValueError, match='budget'):
     common.make_runs([('rssm',)], ['cheetah_run'], 1, 'huge')
   long = Run('cheetah_run', 1, ('paper',), 'debug', common.parse_overrides(
-      [f'{k}={v}' for k, v in TINY.items() if k != 'task']))
+      [f'{k}={v}' for k, v in tiny.items() if k != 'task']))
   assert len(long.variant) < 40 and long.variant.startswith('paper@cfg-')
 
 
 def test_is_finished_compares_metrics_with_total_episodes(tmp_path):
   logdir = str(tmp_path / 'run')
-  assert not common.is_finished(logdir)
+  assert not rundir.is_finished(logdir)
   _write_run(logdir, _rows({}, 2), total_episodes=3)
-  assert not common.is_finished(logdir)
+  assert not rundir.is_finished(logdir)
   assert launcher.pending([Run('x', 1)], str(tmp_path)) == [Run('x', 1)]
   _write_run(logdir, _rows({}, 3), total_episodes=3)
-  assert common.is_finished(logdir)
+  assert rundir.is_finished(logdir)
 
 
 def test_launcher_refuses_unknown_presets_before_starting(tmp_path):
@@ -207,9 +206,10 @@ def test_plot_curves_handles_empty_panels(tmp_path):
   assert not [f for f in os.listdir(tmp_path) if '.tmp' in f]
 
 
-def _tiny_runs(**changes):
-  """Two runs (seeds 1, 2) of TINY at budget debug: 3 episodes each."""
-  values = dict(TINY, **changes)
+def _tiny_runs(tiny, **changes):
+  """Two runs (seeds 1, 2) of the tiny config at budget debug: 3 episodes
+  each."""
+  values = dict(tiny, **changes)
   overrides = common.parse_overrides(
       [f'{k}={v}' for k, v in values.items() if k != 'task'])
   return [Run('cheetah_run', seed, ('paper',), 'debug', overrides)
@@ -217,43 +217,43 @@ def _tiny_runs(**changes):
 
 
 @pytest.fixture(scope='module')
-def local_sweep(tmp_path_factory):
+def local_sweep(tmp_path_factory, tiny):
   """Two tiny runs through the local launcher, two at a time."""
   runs_dir = str(tmp_path_factory.mktemp('runs'))
   messages = []
-  outcomes = launcher.launch(_tiny_runs(), runs_dir, 'local', parallel=2,
+  outcomes = launcher.launch(_tiny_runs(tiny), runs_dir, 'local', parallel=2,
                              log=messages.append)
   return runs_dir, outcomes, messages
 
 
-def test_local_launcher_runs_then_skips_finished_runs(local_sweep):
+def test_local_launcher_runs_then_skips_finished_runs(local_sweep, tiny):
   runs_dir, outcomes, messages = local_sweep
   assert [o.ok and not o.skipped for o in outcomes] == [True, True], [
       open(o.logdir + '.log').read()[-2000:] for o in outcomes]
-  for run in _tiny_runs():
+  for run in _tiny_runs(tiny):
     logdir = run.logdir(runs_dir)
-    assert common.is_finished(logdir)
+    assert rundir.is_finished(logdir)
     assert common.read_run_spec(logdir)['budget'] == 'debug'
     assert 'episode 3/3' in open(logdir + '.log').read()
     assert rundir.read_config(logdir)['seed'] == run.seed
   assert 'to run here, 2 at a time' in messages[0]
-  for run in _tiny_runs():  # One progress line per episode, from metrics.
+  for run in _tiny_runs(tiny):  # One progress line per episode, from metrics.
     name = launcher.run_name(run)
     lines = [m for m in messages if m.startswith(f'{name}: ')]
     assert [line.split(' | ')[0] for line in lines] == [
         f'{name}: episode {episode}/3' for episode in (1, 2, 3)], messages
     assert 'train return' in lines[0] and 'test return' in lines[2]
     assert lines[2].endswith('| done')
-  again = launcher.launch(_tiny_runs(), runs_dir, 'local', parallel=2,
+  again = launcher.launch(_tiny_runs(tiny), runs_dir, 'local', parallel=2,
                           log=messages.append)
   assert [o.skipped for o in again] == [True, True]
   assert '2 were already finished' in launcher.summarize(again)
 
 
-def test_openloop_figure_from_a_trained_checkpoint(local_sweep, tmp_path):
+def test_openloop_figure_from_a_trained_checkpoint(local_sweep, tmp_path, tiny):
   import tensorflow as tf
   from reproduce import openloop
-  logdir = _tiny_runs()[0].logdir(local_sweep[0])
+  logdir = _tiny_runs(tiny)[0].logdir(local_sweep[0])
   _, world_model, _, latest = openloop.load_world_model(logdir)
   stored = [tf.train.load_variable(latest, name)
             for name, shape in tf.train.list_variables(latest) if shape]
@@ -265,11 +265,11 @@ def test_openloop_figure_from_a_trained_checkpoint(local_sweep, tmp_path):
   assert [os.path.basename(p) for p in paths] == ['openloop.png', 'openloop.pdf']
 
 
-def test_ray_launcher_on_a_local_instance(tmp_path):
+def test_ray_launcher_on_a_local_instance(tmp_path, tiny):
   # Collect-only runs (3 seed episodes, no updates, no tests) keep this short:
   # it checks the Ray plumbing; training via the launcher is tested above.
   ray = pytest.importorskip('ray')
-  runs = _tiny_runs(seed_episodes=3, test_episodes=0)
+  runs = _tiny_runs(tiny, seed_episodes=3, test_episodes=0)
   ray.init(num_cpus=2, num_gpus=0, include_dashboard=False,
            log_to_driver=False, runtime_env=launcher.ray_runtime_env())
   try:
@@ -283,5 +283,5 @@ def test_ray_launcher_on_a_local_instance(tmp_path):
   assert '0 GPU each' in messages[0]
   for run in runs:
     logdir = run.logdir(str(tmp_path))
-    assert common.is_finished(logdir)
+    assert rundir.is_finished(logdir)
     assert 'ray worker' in open(logdir + '.log').read()

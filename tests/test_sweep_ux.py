@@ -18,7 +18,6 @@ import time
 import numpy as np
 import pytest
 
-from conftest import TINY
 from planet_tf import config as config_lib
 from planet_tf import rundir, runtime
 from reproduce import common, launcher
@@ -242,9 +241,10 @@ def _alive(pid):
 
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT],
                          ids=['SIGTERM', 'SIGINT'])
-def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum):
+def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum,
+                                                       tiny):
   overrides = [f'--{key}={value}' for key, value in
-               dict(TINY, total_episodes=50).items() if key != 'task']
+               dict(tiny, total_episodes=50).items() if key != 'task']
   log = open(tmp_path / 'stderr', 'w+')
   sweep = subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'reproduce', 'table1.py'),
@@ -315,7 +315,7 @@ def test_progress_lines_give_returns_and_the_runs_eta():
 def test_true_simulator_runs_are_finished_once_their_row_exists(tmp_path):
   runs = str(tmp_path / 'runs')
   sim = _true_simulator_run(runs)
-  assert common.is_finished(sim.logdir(runs))
+  assert rundir.is_finished(sim.logdir(runs))
   assert launcher.pending([sim], runs) == []
   planet = Run('cheetah_run', 1, ('rssm',), 'cpu')
   config = _config(planet)
@@ -335,10 +335,10 @@ def test_a_multitask_run_is_finished_after_its_last_round(tmp_path):
   config = _config(run)  # 4 rounds of 6 tasks.
   _write_run(run.logdir(str(tmp_path)), [{'episode': e} for e in range(1, 5)],
              config)
-  assert not common.is_finished(run.logdir(str(tmp_path)))
+  assert not rundir.is_finished(run.logdir(str(tmp_path)))
   _write_run(run.logdir(str(tmp_path)), [{'episode': e} for e in range(1, 25)],
              config)
-  assert common.is_finished(run.logdir(str(tmp_path)))
+  assert rundir.is_finished(run.logdir(str(tmp_path)))
 
 
 # 6. A malformed metrics line neither crashes nor truncates aggregation.
