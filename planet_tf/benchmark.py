@@ -220,7 +220,7 @@ def _config(sizes: str) -> config_lib.Config:
   return config_lib.resolve(['paper'], dict(
       deter_size=16, stoch_size=4, hidden_size=16, cnn_depth=4, embed_size=32,
       reward_units=16, batch_size=2, chunk_length=6, candidates=16, top_k=4,
-      horizon=3, iterations=2))
+      horizon=3, iterations=2, test_episodes=2))
 
 
 def _row(name: str, seconds: float, flop: int, rate: float,
@@ -302,76 +302,94 @@ ACTING_TASK = 'cheetah_run'  # The task of the acting-loop figures (R=4, A=6).
 
 
 def _acting_setup(c: config_lib.Config, candidates: int, top_k: int,
-                  episodes: int, steps: int):
-  """An agent at J=`candidates` and `episodes` environments of ACTING_TASK
-  whose episodes last `steps` agent steps."""
+                  environments: int, steps: int):
+  """A world model, an agent and a planner call at J=`candidates`, and
+  `environments` environments of ACTING_TASK whose episodes last `steps`
+  agent steps."""
+  import tensorflow as tf
   from planet_tf import driver, envs
-  from planet_tf.agent import Agent
+  from planet_tf.agent import Agent, make_planner
   from planet_tf.world_model import WorldModel
   cj = c.replace(task=ACTING_TASK, candidates=candidates, top_k=top_k,
                  planner_groups=min(c.planner_groups, candidates),
                  episode_length=steps * 4)
-  agent = Agent(WorldModel(cj, PLANNER_ACTION_SIZE), cj)
-  environments = [envs.PaddedActions(driver.make_env(cj, ACTING_TASK),
-                                     PLANNER_ACTION_SIZE)
-                  for _ in range(episodes)]
-  return agent, environments
+  wm = WorldModel(cj, PLANNER_ACTION_SIZE)
+  plan = make_planner(cj, PLANNER_ACTION_SIZE)
+  planner = tf.function(lambda s: plan(wm.dynamics, wm.reward.mean, s))
+  made = [envs.PaddedActions(driver.make_env(cj, ACTING_TASK),
+                             PLANNER_ACTION_SIZE)
+          for _ in range(environments)]
+  return wm, Agent(wm, cj), planner, made
 
 
-def _loop_step_seconds(agent, environments, steps: int) -> float:
-  """Median wall time per step of `steps`-step episodes run through
-  `driver.run_episodes` (one agent step for all, environments concurrent)."""
+def _interleaved_loop(agent, planner, belief, loop_envs, spare_env,
+                      steps: int) -> Dict[str, float]:
+  """Medians per step of a real acting loop (`driver.run_episodes`: agent
+  step for all environments, their steps concurrently, the bookkeeping),
+  and, interleaved with its steps so that all three see the same machine,
+  one planner call alone and one environment step alone (`spare_env`,
+  through its process)."""
   from planet_tf import driver
-  times = []
-  last = [time.perf_counter()]
+  loop, plan, step = [], [], []
+  zero = np.zeros(PLANNER_ACTION_SIZE, np.float32)
+  mark = [None]
 
   def on_step():
     now = time.perf_counter()
-    times.append(now - last[0])
-    last[0] = now
-  agent.reset(len(environments))
-  last[0] = time.perf_counter()
-  driver.run_episodes(environments, lambda x: agent.act(x, explore=True),
-                      list(range(len(environments))), on_step)
-  return statistics.median(times[1:])  # The first includes the resets.
+    if mark[0] is not None:  # The first step also holds the resets.
+      loop.append(now - mark[0])
+    start = time.perf_counter()
+    planner(belief).numpy()
+    plan.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    spare_env.step(zero)
+    step.append(time.perf_counter() - start)
+    mark[0] = time.perf_counter()
+  planner(belief).numpy()  # Traced and warm.
+  spare_env.reset(0)
+  agent.reset(len(loop_envs))
+  driver.run_episodes(loop_envs, lambda x: agent.act(x, explore=True),
+                      list(range(len(loop_envs))), on_step)
+  return dict(loop=statistics.median(loop), plan=statistics.median(plan),
+              env=statistics.median(step))
 
 
 def benchmark_acting(c: config_lib.Config, repeats: int,
                      sizes: Tuple[Tuple[int, int, int], ...]) -> List[str]:
-  """The acting loop of a real episode, per step, beside its parts: the
-  agent step alone, the environment step alone (through its process), and
-  what lies between them (conversions, pickling, per-call overhead). Then
-  a test point's N episodes one after another against batched.
+  """The acting loop of a real episode, per step, beside its parts measured
+  between its steps: the planner call alone and the environment step alone
+  (through its process); what remains is the posterior update and whatever
+  lies between them (conversions, pickling, per-call overhead). Then a test
+  point's N episodes one after another against batched.
 
   sizes: (J, K, N test episodes) per row group."""
+  import tensorflow as tf
   rows = []
   steps = max(repeats, 10)
   for candidates, top_k, episodes in sizes:
-    agent, environments = _acting_setup(c, candidates, top_k, episodes, steps)
+    wm, agent, planner, made = _acting_setup(c, candidates, top_k,
+                                             episodes + 1, steps)
+    belief = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
     try:
-      env = environments[0]
-      frame = env.reset(0)
-      zero = np.zeros(PLANNER_ACTION_SIZE, np.float32)
-      env_step = median_time(lambda: env.step(zero), steps)
-      agent.reset(1)
-      agent_step = median_time(lambda: agent.act(frame[None], True), repeats)
-      loop = _loop_step_seconds(agent, environments[:1], steps)
-      between = loop - agent_step - env_step
-      rows.append(f'acting loop J={candidates}: {loop * 1e3:.1f} ms per step '
-                  f'= agent step {agent_step * 1e3:.1f} + env step '
-                  f'{env_step * 1e3:.1f} + between {between * 1e3:.1f} ms '
-                  f'({100 * between / loop:.1f}% of a step)')
-      batched = _loop_step_seconds(agent, environments, steps)
+      one = _interleaved_loop(agent, planner, belief, made[:1], made[-1], steps)
+      between = one['loop'] - one['plan'] - one['env']
+      rows.append(
+          f"acting loop J={candidates}: {one['loop'] * 1e3:.1f} ms per step = "
+          f"planner call {one['plan'] * 1e3:.1f} + env step "
+          f"{one['env'] * 1e3:.1f} + posterior update and between "
+          f"{between * 1e3:.1f} ms ({100 * between / one['loop']:.1f}% of a step)")
+      many = _interleaved_loop(agent, planner, belief, made[:episodes],
+                               made[-1], steps)
       episode_steps = -(-1000 // 4)
-      alone = episodes * episode_steps * loop
-      together = episode_steps * batched
+      alone = episodes * episode_steps * one['loop']
+      together = episode_steps * many['loop']
       rows.append(f'test point N={episodes} J={candidates} ({ACTING_TASK}, '
-                  f'{episode_steps} steps): one after another {alone / 60:.1f} '
-                  f'min, batched {together / 60:.1f} min '
-                  f'({batched * 1e3:.0f} ms per batched step; '
+                  f'{episode_steps} steps each): one after another '
+                  f'{alone / 60:.1f} min, batched {together / 60:.1f} min '
+                  f"({many['loop'] * 1e3:.0f} ms per batched step; "
                   f'{alone / together:.2f}x)')
     finally:
-      for env in environments:
+      for env in made:
         env.close()
   return rows
 

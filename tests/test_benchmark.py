@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -23,7 +24,7 @@ def _run_benchmark(*flags):
 
 
 def test_benchmark_runs_at_tiny_sizes_and_prints_every_hot_path():
-  result = _run_benchmark('--noenvs', '--nomemory')
+  result = _run_benchmark('--noenvs', '--nomemory', '--noacting')
   assert result.returncode == 0, result.stderr[-2000:]
   out = result.stdout
   for needle in ('numpy', 'tf.matmul', 'train step B=2 L=6 A=1',
@@ -36,7 +37,7 @@ def test_benchmark_runs_at_tiny_sizes_and_prints_every_hot_path():
 
 
 def test_benchmark_measures_training_step_memory_in_fresh_processes():
-  result = _run_benchmark('--nomodel', '--noenvs')
+  result = _run_benchmark('--nomodel', '--noenvs', '--noacting')
   assert result.returncode == 0, result.stderr[-2000:]
   out = result.stdout
   for needle in ('numpy', 'only train steps A=6, backward_chunks=10',
@@ -47,13 +48,27 @@ def test_benchmark_measures_training_step_memory_in_fresh_processes():
 
 
 def test_benchmark_runs_with_mixed_precision():
-  result = _run_benchmark('--noenvs', '--nomemory', '--mixed_precision',
-                          '--action_sizes=6')
+  result = _run_benchmark('--noenvs', '--nomemory', '--noacting',
+                          '--mixed_precision', '--action_sizes=6')
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'mixed_precision=True' in result.stdout
   assert 'train step B=2 L=6 A=6' in result.stdout
   assert 'train step B=2 L=6 A=1' not in result.stdout
   assert 'CEM J=16 H=3 I=2 xla=True' in result.stdout
+
+
+def test_benchmark_times_the_acting_loop_and_a_batched_test_point():
+  result = _run_benchmark('--nomodel', '--noenvs', '--nomemory')
+  assert result.returncode == 0, result.stderr[-2000:]
+  loop = re.search(r'acting loop J=16: ([\d.]+) ms per step = planner call '
+                   r'([\d.]+) \+ env step ([\d.]+) \+ posterior update and '
+                   r'between (-?[\d.]+) ms', result.stdout)
+  assert loop, result.stdout
+  total, *parts = map(float, loop.groups())
+  assert abs(total - sum(parts)) < 0.2  # The parts add up to the step.
+  assert re.search(r'test point N=2 J=16 \(cheetah_run, 250 steps each\): '
+                   r'one after another [\d.]+ min, batched [\d.]+ min',
+                   result.stdout), result.stdout
 
 
 def test_benchmark_refuses_bad_action_sizes():
