@@ -28,6 +28,15 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The paper's six tasks, in the column order of its Table 1.
 TASKS: Tuple[str, ...] = tuple(PAPER_TASKS)
 
+
+def paper_tasks_only(tasks: Sequence[str]) -> None:
+  """Exits with one line naming any task that is not one of the paper's six
+  (scripts whose numbers exist for those tasks only)."""
+  unknown = [task for task in tasks if task not in TASKS]
+  if unknown:
+    sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
+             f"{', '.join(TASKS)}.")
+
 TASK_TITLES: Dict[str, str] = {
     'cartpole_swingup': 'Cartpole Swing Up', 'reacher_easy': 'Reacher Easy',
     'cheetah_run': 'Cheetah Run', 'finger_spin': 'Finger Spin',

@@ -174,10 +174,7 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   values = flags.FLAGS
-  unknown = [t for t in values.tasks if t not in common.TASKS]
-  if unknown:
-    sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
-             f"{', '.join(common.TASKS)}.")
+  common.paper_tasks_only(values.tasks)
   out = values.out or os.path.join('results', f'curves_{values.budget}')
   random = read_random(values.random)
   if not random:

@@ -32,6 +32,7 @@ import numpy as np
 from absl import app, flags
 
 from planet_tf import driver, envs, rundir
+from reproduce import common
 
 DEFAULT_SEED = 0
 DEFAULT_OUT = os.path.join('results', 'random_policy.json')
@@ -122,10 +123,7 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   values = flags.FLAGS
-  unknown = [t for t in values.tasks if t not in envs.PAPER_TASKS]
-  if unknown:
-    sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
-             f"{', '.join(envs.PAPER_TASKS)}.")
+  common.paper_tasks_only(values.tasks)
   command = shlex.join(['python', 'reproduce/random_policy.py'] + sys.argv[1:])
   payload = measure(values.tasks, values.episodes, values.seed,
                     values.episode_length, command)

@@ -11,6 +11,7 @@ h_{t-1} instead of h_t.
 """
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from planet_tf import driver, objectives
@@ -90,12 +91,19 @@ def _elbo(world_model, post, prior, images, rewards, free_nats=0.0):
       reward_scale=10.0)
 
 
-def test_reward_head_on_features_t_is_scored_against_reward_t(tiny_config):
-  wm = WorldModel(tiny_config, action_size=6)
+@pytest.fixture
+def fixed_inputs(tiny_config):
+  """A tiny world model, a fixed posterior and prior of 2 x 5 steps, blank
+  frames, and the generator that made them."""
   rng = np.random.default_rng(0)
   post, prior = _fixed_states(rng, 2, 5, tiny_config.stoch_size,
                               tiny_config.deter_size)
-  images = tf.zeros((2, 5, 64, 64, 3))
+  return (WorldModel(tiny_config, action_size=6), post, prior,
+          tf.zeros((2, 5, 64, 64, 3)), rng)
+
+
+def test_reward_head_on_features_t_is_scored_against_reward_t(fixed_inputs):
+  wm, post, prior, images, rng = fixed_inputs
   rewards = (np.arange(5) * 2.0 + rng.uniform(-0.5, 0.5, (2, 5))).astype(np.float32)
   _, metrics = _elbo(wm, post, prior, images, rewards)
   predicted = wm.reward.mean(wm.dynamics.features(post)).numpy()  # (2, 5)
@@ -113,12 +121,8 @@ def _gaussian_kl(mean_q, std_q, mean_p, std_p):
                 - 0.5, -1)
 
 
-def test_kl_is_posterior_to_prior_with_free_nats_per_step(tiny_config):
-  wm = WorldModel(tiny_config, action_size=6)
-  rng = np.random.default_rng(1)
-  post, prior = _fixed_states(rng, 2, 5, tiny_config.stoch_size,
-                              tiny_config.deter_size)
-  images = tf.zeros((2, 5, 64, 64, 3))
+def test_kl_is_posterior_to_prior_with_free_nats_per_step(fixed_inputs):
+  wm, post, prior, images, _ = fixed_inputs
   rewards = np.zeros((2, 5), np.float32)
   q = [post[k].numpy() for k in ('mean', 'std')]
   p = [prior[k].numpy() for k in ('mean', 'std')]
