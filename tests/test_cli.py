@@ -63,10 +63,13 @@ def test_corrupt_config_json_is_one_line_naming_the_file(tmp_path):
 
 def test_ctrl_c_says_how_to_resume(tmp_path, tiny):
   flags = [f'--{key}={value}' for key, value in tiny.items()]
+  # SIGINT as at a terminal: a shell's background jobs (CI may be one)
+  # inherit it ignored, and Python then leaves it so.
   process = subprocess.Popen(
       [sys.executable, '-m', 'planet_tf.train', f'--logdir={tmp_path}'] + flags,
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      start_new_session=True)
+      start_new_session=True,
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   deadline = time.time() + 120
   while time.time() < deadline and not (tmp_path / 'episodes').exists():
     time.sleep(0.2)
