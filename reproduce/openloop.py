@@ -23,7 +23,7 @@ from planet_tf import pictures, rundir
 from reproduce import common, plotting
 
 
-def load_world_model(logdir: str):
+def load_run(logdir: str):
   """The run's config, world model (newest checkpoint), replay and checkpoint."""
   from planet_tf import checkpoint  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
@@ -36,7 +36,7 @@ def openloop_figure(logdir: str, stem: str, budget: str, sequences: int = 3,
                     seed: int = 0) -> List[str]:
   """Writes the open-loop figure of the run in `logdir` to `<stem>.{png,pdf}`."""
   import numpy as np  # pylint: disable=import-outside-toplevel
-  config, world_model, replay, latest = load_world_model(logdir)
+  config, world_model, replay, latest = load_run(logdir)
   batch = replay.sample(sequences, config.chunk_length,
                         np.random.default_rng(seed))
   truth, model = world_model.openloop(batch['image'], batch['action'],

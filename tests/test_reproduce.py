@@ -254,7 +254,7 @@ def test_openloop_figure_from_a_trained_checkpoint(local_sweep, tmp_path, tiny):
   import tensorflow as tf
   from reproduce import openloop
   logdir = _tiny_runs(tiny)[0].logdir(local_sweep[0])
-  _, world_model, _, latest = openloop.load_world_model(logdir)
+  _, world_model, _, latest = openloop.load_run(logdir)
   stored = [tf.train.load_variable(latest, name)
             for name, shape in tf.train.list_variables(latest) if shape]
   restored = [any(s.shape == v.shape and np.array_equal(s, v) for s in stored)
