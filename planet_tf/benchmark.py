@@ -41,6 +41,10 @@ def define_flags() -> None:
                     "with float32 weights (the config's --mixed_precision).")
   flags.DEFINE_bool('model', True, 'Time the training step, CEM call and '
                     'agent step (--nomodel: only the other figures).')
+  flags.DEFINE_bool('planner_variants', True, 'Also time the CEM call and '
+                    'agent step with XLA toggled and with one group of all '
+                    'J candidates (--noplanner_variants: the configured '
+                    'planner only).')
   flags.DEFINE_list('action_sizes', ['1', '6'], 'Action sizes at which the '
                     'training step is timed.')
   flags.DEFINE_bool('envs', True, 'Also time environment steps of the six tasks.')
@@ -234,10 +238,12 @@ def _row(name: str, seconds: float, flop: int, rate: float,
 
 
 def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
-                    rate: float, action_sizes: Tuple[int, ...] = (1, 6)
-                    ) -> List[str]:
+                    rate: float, action_sizes: Tuple[int, ...] = (1, 6),
+                    planner_variants: bool = True) -> List[str]:
   """Times the training step at each of `action_sizes`, then the CEM call
-  and the agent step (at PLANNER_ACTION_SIZE); returns the printed rows."""
+  and the agent step (at PLANNER_ACTION_SIZE), as configured and, with
+  `planner_variants`, with XLA toggled and in one group; returns the printed
+  rows."""
   import tensorflow as tf
   from planet_tf import learner, planning
   from planet_tf.agent import Agent
@@ -273,8 +279,10 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   flop = cem_flops(c, PLANNER_ACTION_SIZE)
   configured = jit or c.xla_planner
   # The configured planner first, then XLA toggled and one group of all J.
-  for xla, groups in ((configured, c.planner_groups),
-                      (not configured, c.planner_groups), (configured, 1)):
+  variants = [(configured, c.planner_groups)]
+  if planner_variants:
+    variants += [(not configured, c.planner_groups), (configured, 1)]
+  for xla, groups in variants:
     planner = tf.function(lambda s: planning.cem(
         planner_wm.dynamics, planner_wm.reward.mean, s,
         action_size=PLANNER_ACTION_SIZE, horizon=c.horizon,
@@ -435,7 +443,8 @@ def main(argv) -> None:
   print('hot path, median time, GFLOP/s, share of the numpy rate above, '
         'share of the numpy rate measured beside its calls', flush=True)
   if FLAGS.model:
-    for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate, action_sizes):
+    for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate, action_sizes,
+                               FLAGS.planner_variants):
       print(row, flush=True)
   if FLAGS.acting:
     sizes = ((c.candidates, c.top_k, c.test_episodes), (300, 30, 3))
