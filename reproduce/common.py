@@ -245,7 +245,7 @@ def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]
 # Time estimates -------------------------------------------------------------
 
 # Reference timings, measured on this project's 2-core AMD EPYC (AVX2) CPU on
-# 2026-11-25 with nothing else running (README "Benchmark"; results/cpu*/).
+# 2026-11-25 with nothing else running (README "Benchmark"; results/warmup_ablation/).
 # The `cpu` budget (B=16, L=50, C=25, J=300, I=10, H=12), per planned episode
 # of cheetah_run (250 agent steps):
 CPU_UPDATES_PER_EPISODE_SECONDS = (40.0, 75.0)  # Its C=25 updates.
