@@ -28,7 +28,7 @@ import json
 import os
 import shutil
 import time
-from typing import IO, Callable, Dict, List, Optional, Tuple
+from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
 
 from absl import logging
 
@@ -230,18 +230,21 @@ def last_episode(logdir: str) -> int:
   return max((row['episode'] for row in read_metrics(logdir).rows), default=0)
 
 
-def is_finished(logdir: str) -> bool:
-  """True when the run collected its config's total_episodes rounds (one
-  episode per task each), or, for the true simulator, which collects
-  nothing, when its one row exists."""
-  stored = read_config(logdir)
-  rows = read_metrics(logdir).rows
+def finished(stored: Optional[dict], rows: Sequence[dict]) -> bool:
+  """Whether a run with config `stored` (None before it started) and metrics
+  `rows` collected its config's total_episodes rounds (one episode per task
+  each), or, for the true simulator, which collects nothing, has its one row."""
   if stored is None or not rows:
     return False
   if stored.get('planner') == 'true_simulator':
     return True
   tasks = len(config_lib.tasks(stored))
   return max(row['episode'] for row in rows) >= stored['total_episodes'] * tasks
+
+
+def is_finished(logdir: str) -> bool:
+  """`finished` for the run directory `logdir`, read from its files."""
+  return finished(read_config(logdir), read_metrics(logdir).rows)
 
 
 def set_aside_lines(logdir: str, lines: List[str], name: str) -> str:

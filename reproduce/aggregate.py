@@ -147,7 +147,8 @@ def load_groups(runs: Sequence[Run], runs_dir: str) -> Dict[tuple, Group]:
     if metrics.malformed:
       group.problems.append(_malformed_text(logdir, metrics.malformed))
     try:
-      group.finished += rundir.is_finished(logdir)
+      group.finished += rundir.finished(rundir.read_config(logdir),
+                                        metrics.rows)
     except rundir.RunDirError as error:
       group.problems.append(str(error))
   return groups

@@ -37,6 +37,7 @@ def paper_tasks_only(tasks: Sequence[str]) -> None:
     sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
              f"{', '.join(TASKS)}.")
 
+
 TASK_TITLES: Dict[str, str] = {
     'cartpole_swingup': 'Cartpole Swing Up', 'reacher_easy': 'Reacher Easy',
     'cheetah_run': 'Cheetah Run', 'finger_spin': 'Finger Spin',

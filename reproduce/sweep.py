@@ -204,9 +204,9 @@ def _run_state(runs: Sequence[Run], runs_dir: str) -> Dict[Run, tuple]:
   for run in runs:
     logdir = run.logdir(runs_dir)
     rows = rundir.read_metrics(logdir).rows
+    stored = rundir.read_config(logdir)
     done = max((row['episode'] for row in rows), default=0)
-    state[run] = (rundir.is_finished(logdir), done,
-                  rundir.read_config(logdir), rows)
+    state[run] = (rundir.finished(stored, rows), done, stored, rows)
   return state
 
 
