@@ -50,35 +50,50 @@ def evaluate_sequences(model: LatentModel, reward_fn: RewardFn, state: State,
   return tf.reshape(tf.concat(returns, 0), [batch, candidates])
 
 
+def refit(elite: tf.Tensor, std_estimator: str = 'std'):
+  """Algorithm 2, line 8: the action belief's mean and sigma fitted to the
+  top-K sequences `elite` (B, K, H, A), over K.
+
+  'std': sqrt(var + 1e-6), the official code's (0c6f7d3); 'abs_dev':
+  sum_k |a_k - mu| / (K - 1), Algorithm 2 as printed.
+  """
+  mean = tf.reduce_mean(elite, 1)
+  if std_estimator == 'abs_dev':
+    top_k = tf.cast(tf.shape(elite)[1], elite.dtype)
+    std = tf.reduce_sum(tf.abs(elite - mean[:, None]), 1) / (top_k - 1)
+  elif std_estimator == 'std':
+    std = tf.sqrt(tf.math.reduce_variance(elite, 1) + 1e-6)
+  else:
+    raise ValueError(f"Unknown std_estimator '{std_estimator}': std or abs_dev.")
+  return mean, std
+
+
 def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
         action_size: int, horizon: int, iterations: int, candidates: int,
-        top_k: int, std_estimator: str = 'abs_dev', groups: int = 1) -> tf.Tensor:
+        top_k: int, std_estimator: str = 'std', groups: int = 1) -> tf.Tensor:
   """Algorithm 2: returns the first action mean (B, A) for a belief batch B.
 
   The action belief starts at N(0, I) at every call (no warm start). Sampled
   candidates are clipped to the action bounds [-1, 1] as the official code.
-  `std_estimator` 'abs_dev' refits sigma = sum_k |a_k - mu| / (K - 1) as
-  Algorithm 2 prints it; 'std' uses the official code's standard deviation.
+  `std_estimator` 'std' refits the standard deviation of the top K,
+  sqrt(var + 1e-6), as the official code (0c6f7d3); 'abs_dev' refits
+  sigma = sum_k |a_k - mu| / (K - 1) as Algorithm 2 prints it.
   `groups`: see `evaluate_sequences`.
   """
   batch = _batch_size(state)
   shape = [batch, horizon, action_size]
 
-  def refit(step, mean, std):
+  def iteration(step, mean, std):
     noise = tf.random.normal([batch, candidates, horizon, action_size])
     actions = tf.clip_by_value(mean[:, None] + std[:, None] * noise, -1.0, 1.0)
     returns = evaluate_sequences(model, reward_fn, state, actions, groups)
     _, best = tf.math.top_k(returns, top_k, sorted=False)
     elite = tf.gather(actions, best, batch_dims=1)  # (B, K, H, A)
-    mean = tf.reduce_mean(elite, 1)
-    if std_estimator == 'abs_dev':
-      std = tf.reduce_sum(tf.abs(elite - mean[:, None]), 1) / (top_k - 1)
-    else:
-      std = tf.sqrt(tf.math.reduce_variance(elite, 1) + 1e-6)
+    mean, std = refit(elite, std_estimator)
     return step + 1, tf.reshape(mean, shape), tf.reshape(std, shape)
 
   _, mean, _ = tf.while_loop(
-      lambda i, *_: i < iterations, refit,
+      lambda i, *_: i < iterations, iteration,
       (tf.constant(0), tf.zeros(shape), tf.ones(shape)))
   return mean[:, 0]
 

@@ -49,6 +49,8 @@ TASK_TITLES: Dict[str, str] = {
 BUDGETS: Dict[str, Tuple[str, ...]] = {
     'paper': (),
     'cpu': ('cpu',),
+    # The paper's configuration cut at its first 40 episodes (issue 26).
+    'first40': ('first40',),
     'debug': ('debug',),
 }
 
@@ -309,7 +311,7 @@ def reference_rates(budget: str) -> Rates:
   """The reference figures of `budget` (the `cpu` ones scaled for others)."""
   source = ("reference figures measured on this project's 2-core CPU (no "
             "GPU); a GPU is much faster")
-  if budget == 'paper':
+  if budget in ('paper', 'first40'):  # The paper's sizes, per episode.
     update = PAPER_UPDATE_SECONDS / _PAPER_BATCH
     plan = PAPER_AGENT_STEP_SECONDS / _PAPER_PLAN
     return Rates((update, update), (plan, plan), (plan, plan), source)
@@ -414,6 +416,10 @@ def budget_label(budget: str) -> str:
   """How a budget is named in every results file and figure title."""
   if budget == 'paper':
     return "budget 'paper' (the paper's configuration)"
+  if budget == 'first40':
+    return ("budget 'first40' (the paper's configuration cut at 40 episodes, "
+            "35 of them planned; NOT the paper's budget of 1,000 episodes, "
+            'not comparable with its numbers)')
   if budget not in BUDGETS:
     return (f"budget '{budget}' (not a named budget of reproduce/: see the "
             "run's config.json; NOT presented as the paper's)")

@@ -92,6 +92,10 @@ def budget_line(budget: str) -> str:
   if budget == 'paper':
     return "budget 'paper': the paper's configuration (1,000 episodes)"
   sizes = budget_sizes(budget)
+  if budget == 'first40':
+    return ("budget 'first40': the paper's configuration cut at 40 episodes "
+            f'({sizes.test_episodes} test episodes every {sizes.test_every}); '
+            "NOT the paper's budget (1,000 episodes)")
   return (f"budget '{budget}': {sizes.total_episodes} episodes per task, "
           f'{sizes.test_episodes} test episodes every {sizes.test_every}; '
           "NOT the paper's budget (1,000 episodes)")

@@ -37,7 +37,8 @@ def define_flags(seeds: int = 5) -> None:
   flags.DEFINE_integer('seeds', seeds, 'Seeds per task and variant: 1..N.')
   flags.DEFINE_list('tasks', list(common.TASKS), 'Tasks to run and show.')
   flags.DEFINE_enum('budget', 'paper', list(common.BUDGETS),
-                    "Named budget: 'paper' (the paper's config), 'cpu' or "
+                    "Named budget: 'paper' (the paper's config), 'first40' "
+                    "(the paper's config cut at 40 episodes), 'cpu' or "
                     "'debug' (add that preset after the variant's). Written "
                     'into every results file and figure title.')
   flags.DEFINE_string('runs_dir', 'runs',

@@ -54,3 +54,41 @@ def test_evaluate_sequences_in_groups_gives_the_same_returns(point_mass):
         PointMass(), reward_fn, state, actions, groups)
     np.testing.assert_allclose(parts, whole, rtol=1e-6)
   assert whole.shape == (2, 5)
+
+
+# Fixed top-K samples, one belief, K=4 sequences of H=1 step, A=2.
+ELITE = np.array([[[[0.5, -1.0]], [[0.1, 0.0]], [[-0.3, 0.2]],
+                   [[0.9, 0.4]]]], np.float32)
+
+
+def _by_hand(estimator):
+  """The refit written out for ELITE: mean, then sigma per element."""
+  columns = [[0.5, 0.1, -0.3, 0.9], [-1.0, 0.0, 0.2, 0.4]]
+  mean, sigma = [], []
+  for values in columns:
+    mu = sum(values) / 4
+    mean.append(mu)
+    if estimator == 'std':  # Population variance, as tf.math.reduce_variance.
+      sigma.append((sum((v - mu) ** 2 for v in values) / 4 + 1e-6) ** 0.5)
+    else:
+      sigma.append(sum(abs(v - mu) for v in values) / (4 - 1))
+  return np.array([[mean]]), np.array([[sigma]])
+
+
+def test_refit_matches_a_hand_computation_for_both_estimators():
+  for estimator in ('std', 'abs_dev'):
+    mean, std = planning.refit(tf.constant(ELITE), estimator)
+    want_mean, want_std = _by_hand(estimator)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-6)
+    np.testing.assert_allclose(std, want_std, rtol=1e-5)
+  # The two differ clearly here: the printed formula is no standard deviation.
+  assert not np.allclose(_by_hand('std')[1], _by_hand('abs_dev')[1], rtol=0.05)
+
+
+def test_the_default_refit_is_the_official_codes_standard_deviation():
+  # 0c6f7d3's planner refits sqrt(variance + 1e-6); so do the config default
+  # and the planner's own default.
+  from planet_tf.config import Config
+  assert Config().cem_std == 'std'
+  _, std = planning.refit(tf.constant(ELITE))
+  np.testing.assert_allclose(std, _by_hand('std')[1], rtol=1e-5)

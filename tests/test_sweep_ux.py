@@ -100,6 +100,21 @@ def test_reference_figures_give_the_measured_times_of_one_episode():
   assert 1.7 < low / 3600 < high / 3600 < 2.6
 
 
+def test_first40_is_the_papers_configuration_cut_at_40_episodes():
+  run = Run('cartpole_swingup', 1, ('rssm',), 'first40')
+  first40 = _config(run)
+  paper = _config(Run('cartpole_swingup', 1, ('rssm',), 'paper'))
+  assert {k for k in paper if paper[k] != first40[k]} == {'total_episodes'}
+  assert first40['total_episodes'] == 40 and first40['seed_episodes'] == 5
+  label = common.budget_label('first40')
+  assert 'cut at 40 episodes' in label and "NOT the paper's budget" in label
+  # 35 planned episodes of 100 updates of 8 s, 125 CEM steps each, and four
+  # test points of 10 episodes: about 10-11 hours on the 2-core CPU.
+  low, high = common.remaining_seconds(first40, 0,
+                                       common.reference_rates('first40'))
+  assert 9 < low / 3600 <= high / 3600 < 12
+
+
 def _estimate_hours(stdout):
   match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
                     stdout)
