@@ -247,27 +247,18 @@ def make_runs(variants: Sequence[Tuple[str, ...]], tasks: Sequence[Optional[str]
 
 # Time estimates -------------------------------------------------------------
 
-# Reference timings, measured on this project's 2-core AMD EPYC (AVX2) CPU on
-# 2026-11-25 with nothing else running (README "Benchmark"; results/warmup_ablation/).
-# The `cpu` budget (B=16, L=50, C=25, J=300, I=10, H=12), per planned episode
-# of cheetah_run (250 agent steps):
-CPU_UPDATES_PER_EPISODE_SECONDS = (40.0, 75.0)  # Its C=25 updates.
-CPU_COLLECT_PER_EPISODE_SECONDS = (110.0, 130.0)  # Planning + environment.
-CPU_TEST_POINT_SECONDS = (300.0, 480.0)  # 3 test episodes, planned together.
-_CPU_BATCH, _CPU_PLAN, _CPU_UPDATES = 16 * 50, 300 * 10 * 12, 25
-_CPU_STEPS, _CPU_TEST_EPISODES = 250, 3
-# The paper budget (B=50, L=50, J=1000, I=10, H=12):
-PAPER_UPDATE_SECONDS = 8.0  # One update.
-PAPER_AGENT_STEP_SECONDS = 1.1  # Posterior update + CEM, environment apart.
-_PAPER_BATCH, _PAPER_PLAN = 50 * 50, 1000 * 10 * 12
-# One environment step with rendering, at the paper's action repeat.
-ENV_STEP_SECONDS = {
-    'cartpole_swingup': 0.031, 'reacher_easy': 0.026, 'cheetah_run': 0.043,
-    'finger_spin': 0.031, 'cup_catch': 0.086, 'walker_walk': 0.041}
-OTHER_ENV_STEP_SECONDS = 0.05  # Tasks outside the paper's six: a guess.
-# Each start or resume of a run: importing TensorFlow, tracing and compiling
-# (the benchmark: 15-22 s for the training step and CEM), the environments.
-RUN_START_SECONDS = (20.0, 40.0)
+TIMINGS_FILE = os.path.join(REPO_ROOT, 'reproduce', 'reference_timings.json')
+
+
+def reference_timings(path: str = TIMINGS_FILE) -> dict:
+  """The measured reference timings (a data file: machine, date, seconds)
+  that the plan estimates hours from before a sweep has metrics."""
+  with open(path) as file:
+    return json.load(file)
+
+
+def _pair(values: Sequence[float]) -> Tuple[float, float]:
+  return float(values[0]), float(values[-1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,8 +279,10 @@ class Rates:
   simulator: Optional[Tuple[float, float]] = None
 
 
-def env_step_seconds(task: str) -> float:
-  return ENV_STEP_SECONDS.get(task, OTHER_ENV_STEP_SECONDS)
+def env_step_seconds(task: str, timings: Optional[dict] = None) -> float:
+  """One rendered environment step of `task` (a guess outside the six)."""
+  steps = (timings or reference_timings())['env_step']
+  return float(steps.get(task, steps['other_tasks']))
 
 
 def agent_steps(config: Mapping[str, object], task: str) -> int:
@@ -307,22 +300,29 @@ def _plan_size(config: Mapping[str, object]) -> int:
           * int(config['horizon']))
 
 
-def reference_rates(budget: str) -> Rates:
-  """The reference figures of `budget` (the `cpu` ones scaled for others)."""
-  source = ("reference figures measured on this project's 2-core CPU (no "
-            "GPU); a GPU is much faster")
+def reference_rates(budget: str, timings: Optional[dict] = None) -> Rates:
+  """The reference figures of `budget`, per unit of work: the paper-size
+  timings for the paper's sizes, else the cpu budget's, scaled."""
+  timings = timings or reference_timings()
+  source = (f"reference figures measured on {timings['machine']} on "
+            f"{timings['measured']}; a GPU is much faster")
   if budget in ('paper', 'first40'):  # The paper's sizes, per episode.
-    update = PAPER_UPDATE_SECONDS / _PAPER_BATCH
-    plan = PAPER_AGENT_STEP_SECONDS / _PAPER_PLAN
+    paper = config_lib.resolve(('paper',)).to_dict()
+    update = timings['paper_sizes']['update'] / _update_size(paper)
+    plan = timings['paper_sizes']['agent_step'] / _plan_size(paper)
     return Rates((update, update), (plan, plan), (plan, plan), source)
-  env = ENV_STEP_SECONDS['cheetah_run']
+  cpu_timings = timings['cpu_budget']
+  task = cpu_timings['task']
+  cpu = config_lib.resolve(('cpu',), dict(task=task)).to_dict()
+  steps, env = agent_steps(cpu, task), env_step_seconds(task, timings)
+  updates = int(cpu['collect_interval']) * _update_size(cpu)
+  tests = int(cpu['test_episodes']) * steps
   return Rates(
-      update=tuple(s / _CPU_UPDATES / _CPU_BATCH
-                   for s in CPU_UPDATES_PER_EPISODE_SECONDS),
-      plan=tuple((s / _CPU_STEPS - env) / _CPU_PLAN
-                 for s in CPU_COLLECT_PER_EPISODE_SECONDS),
-      test=tuple((s / (_CPU_TEST_EPISODES * _CPU_STEPS) - env) / _CPU_PLAN
-                 for s in CPU_TEST_POINT_SECONDS),
+      update=tuple(s / updates for s in _pair(cpu_timings['updates_per_episode'])),
+      plan=tuple((s / steps - env) / _plan_size(cpu)
+                 for s in _pair(cpu_timings['collect_per_episode'])),
+      test=tuple((s / tests - env) / _plan_size(cpu)
+                 for s in _pair(cpu_timings['test_point'])),
       source=source)
 
 
@@ -389,7 +389,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
       return None
     return tuple(
         start + config['test_episodes'] * (env + steps * plan_size * rate)
-        for start, rate in zip(RUN_START_SECONDS, rates.simulator))
+        for start, rate in zip(_pair(reference_timings()['run_start']['seconds']), rates.simulator))
   rounds, seeds = int(config['total_episodes']), int(config['seed_episodes'])
   done_rounds = done // len(tasks)
   seed_left = max(0, seeds - done_rounds)
@@ -403,7 +403,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
       + trained * config['collect_interval'] * _update_size(config) * update
       + (seed_left + trained) * env + planned * steps * plan_size * plan
       + tests * config['test_episodes'] * (env + steps * plan_size * test)
-      for start, update, plan, test in zip(RUN_START_SECONDS, rates.update,
+      for start, update, plan, test in zip(_pair(reference_timings()['run_start']['seconds']), rates.update,
                                            rates.plan, rates.test))
 
 

@@ -115,6 +115,17 @@ def test_first40_is_the_papers_configuration_cut_at_40_episodes():
   assert 9 < low / 3600 <= high / 3600 < 12
 
 
+def test_reference_figures_are_read_from_the_timings_data_file():
+  timings = common.reference_timings()
+  assert timings['device'] == 'CPU' and timings['measured']
+  slower = json.loads(json.dumps(timings))
+  slower['paper_sizes']['update'] *= 2
+  base = common.reference_rates('first40', timings)
+  doubled = common.reference_rates('first40', slower)
+  np.testing.assert_allclose(doubled.update, [2 * u for u in base.update])
+  assert doubled.plan == base.plan
+
+
 def _estimate_hours(stdout):
   match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
                     stdout)
