@@ -190,14 +190,6 @@ def check_overrides(items: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
   return tuple(sorted(pairs.items())), problems
 
 
-def parse_overrides(items: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
-  """`check_overrides`' pairs; raises ValueError, one line per problem."""
-  pairs, problems = check_overrides(items)
-  if problems:
-    raise ValueError('\n'.join(problems))
-  return pairs
-
-
 def resolve_config(run: Run) -> Config:
   """The full config `run`'s training process will resolve (presets, then
   task, seed and overrides); raises ValueError listing every problem."""

@@ -306,7 +306,7 @@ def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum,
                    stdout), stdout
   assert '[1/1] interrupted' in stdout and '1 interrupted.' in stdout
   logdir = common.make_runs([('rssm',)], ['cheetah_run'], 1, 'debug',
-                            common.parse_overrides(overrides))[0].logdir(
+                            common.check_overrides(overrides)[0])[0].logdir(
                                 str(tmp_path / 'runs'))
   rundir.lock(logdir).close()  # Released: a rerun can resume it.
   assert rundir.last_episode(logdir) >= 1
