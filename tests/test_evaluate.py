@@ -170,3 +170,22 @@ def test_bad_input_is_one_line(run, tmp_path):
 def test_mp4_falls_back_to_gif_without_ffmpeg(tmp_path):
   assert video.check_path(str(tmp_path / 'a.mp4'), ffmpeg=False).endswith('a.gif')
   assert video.check_path(str(tmp_path / 'a.mp4'), ffmpeg=True).endswith('a.mp4')
+
+
+@pytest.mark.parametrize('overrides', [
+    dict(model='rnn'), dict(model='ssm'),
+    dict(task='cheetah_run,cartpole_swingup', total_episodes=3)])
+def test_every_model_and_multitask_runs_evaluate(tmp_path, tiny_config,
+                                                 fake_env, overrides):
+  from planet_tf import evaluate, training
+  config = tiny_config.replace(**overrides)
+  training.Trainer(config, str(tmp_path), make_env=fake_env).run()
+  result = evaluate.evaluate(str(tmp_path), episodes=2, make_env=fake_env,
+                             video_path=str(tmp_path / 'v.mp4'),
+                             log=lambda _: None)
+  tasks = config.task.split(',')
+  assert list(result['tasks']) == tasks  # Returns per task.
+  assert all(len(result['tasks'][t]['returns']) == 2 for t in tasks)
+  frames = iio.imread(result['video'], index=None)
+  width = 2 * len(tasks) * 256 + (2 * len(tasks) - 1) * video.GAP
+  assert frames.shape[2] == width
