@@ -92,9 +92,11 @@ def play(world_model, config: Config, environments: List[object],
   """Noise-free planned episodes of `environments`, one batch; returns
   (episodes, reconstructions or None). A fresh agent from `tf_seed`, so the
   planner's random numbers repeat for the same seed."""
-  import keras  # pylint: disable=import-outside-toplevel
-  from planet_tf.agent import Agent  # pylint: disable=import-outside-toplevel
-  from planet_tf.preprocess import postprocess  # pylint: disable=import-outside-toplevel
+  # TensorFlow's modules: imported once `runtime` has prepared it.
+  # pylint: disable=import-outside-toplevel
+  import keras
+  from planet_tf.agent import Agent
+  from planet_tf.preprocess import postprocess
   keras.utils.set_random_seed(tf_seed)
   agent = Agent(world_model, config)
   agent.reset(len(environments))
@@ -114,7 +116,8 @@ def play(world_model, config: Config, environments: List[object],
   # The last frame is never observed: a black frame beside it.
   models.append(np.zeros_like(models[-1]))
   stacked = np.stack(models, 1)  # (N, T + 1, 64, 64, 3)
-  return episodes, [stacked[i, :len(e['image'])] for i, e in enumerate(episodes)]
+  return episodes, [stacked[i, :len(episode['image'])]
+                    for i, episode in enumerate(episodes)]
 
 
 def statistics(returns: List[float]) -> Dict[str, object]:
@@ -138,7 +141,8 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
     raise ValueError(f'--episodes must be positive, got {episodes}.')
   if video_path:
     video_path = video.check_path(video_path)
-  from planet_tf import checkpoint as checkpoint_lib  # pylint: disable=import-outside-toplevel
+  # pylint: disable-next=import-outside-toplevel
+  from planet_tf import checkpoint as checkpoint_lib  # Imports TensorFlow.
   run_config, world_model, prefix = checkpoint_lib.load_world_model(
       logdir, checkpoint)
   config = evaluation_config(run_config, overrides or {})
