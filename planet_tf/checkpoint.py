@@ -120,10 +120,12 @@ class Checkpoints:
     return None
 
 
-def load_world_model(logdir: str) -> Tuple[Config, WorldModel, str]:
+def load_world_model(logdir: str, number: Optional[int] = None
+                     ) -> Tuple[Config, WorldModel, str]:
   """The config and world model of a run, restored from its newest
-  checkpoint, read-only (no lock, nothing written). Returns (config,
-  world_model, checkpoint prefix). Raises RunDirError naming what is missing.
+  checkpoint (or checkpoint `number`), read-only (no lock, nothing
+  written). Returns (config, world_model, checkpoint prefix). Raises
+  RunDirError naming what is missing or does not match.
   """
   stored = rundir.read_config(logdir)
   directory = os.path.join(logdir, rundir.CHECKPOINTS_DIR)
@@ -142,7 +144,27 @@ def load_world_model(logdir: str) -> Tuple[Config, WorldModel, str]:
   action_size = load_episode(os.path.join(episodes, names[0]))[
       'action'].shape[-1]
   world_model = WorldModel(config, action_size)
-  prefix = os.path.join(directory, f'ckpt-{numbers[-1]}')
-  tf.train.Checkpoint(weights=world_model.named_weights()).read(
-      prefix).expect_partial().assert_existing_objects_matched()
+  if number is not None and number not in numbers:
+    raise rundir.RunDirError(
+        f'{directory} holds no checkpoint {number}; it holds '
+        f"{', '.join(map(str, numbers))}.")
+  number = numbers[-1] if number is None else number
+  prefix = os.path.join(directory, f'ckpt-{number}')
+  weights = world_model.named_weights()
+  try:
+    # Shapes first: a failed restore leaves TensorFlow warning at exit.
+    stored_shapes = dict(tf.train.list_variables(prefix))
+    for name, weight in weights.items():
+      shape = stored_shapes.get(f'weights/{name}/.ATTRIBUTES/VARIABLE_VALUE')
+      if shape != list(weight.shape):
+        raise ValueError(f'{name}: {shape} stored, {list(weight.shape)} '
+                         'expected')
+    tf.train.Checkpoint(weights=weights).read(
+        prefix).expect_partial().assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as error:
+    first = (str(error).strip().splitlines() or [''])[0][:200]
+    raise rundir.RunDirError(
+        f'Checkpoint {prefix} does not hold the model that {logdir}/'
+        f'config.json describes (model={config.model}; {first}): the '
+        'checkpoint is of another model or planet_tf version.') from error
   return config, world_model, prefix

@@ -86,6 +86,9 @@ class Config:
   test_every: int = 10  # Test after every N collected episodes.
   test_episodes: int = 10
   openloop_context: int = 5  # Official code.
+  # Ours: a video of the first test episode of each test point, written to
+  # videos/episode_N.mp4 and TensorBoard (planet_tf/video.py).
+  test_video: bool = True
 
   # Performance (ours; the same mathematics and gradients): the encoder's and
   # the decoder's backward passes run over this many sequential chunks of the

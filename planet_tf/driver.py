@@ -27,6 +27,7 @@ class Phase(enum.IntEnum):
   TEST = 1  # A test episode's environment.
   UPDATES = 2  # The chunks sampled for the updates before an episode.
   OPENLOOP = 3  # The chunks of an open-loop summary.
+  EVALUATE = 4  # An evaluation episode (`planet_tf.evaluate`) and its planner.
 
 
 def episode_seed(config: Config, phase: Phase, *indices: int) -> int:

@@ -6,6 +6,7 @@
   checkpoints/       model, optimiser and counters after every episode
   metrics.jsonl      one row per collected episode (`MetricsLog`)
   openloop/          open-loop prediction PNGs on the test schedule
+  videos/            a video of the first test episode of each test point
   tb/                TensorBoard scalars and images
   discarded/         what a resume set aside: corrupt files, malformed metrics
                      lines, and episodes and rows past the last checkpoint
@@ -41,6 +42,7 @@ METRICS_FILE = 'metrics.jsonl'
 EPISODES_DIR = 'episodes'
 CHECKPOINTS_DIR = 'checkpoints'
 OPENLOOP_DIR = 'openloop'
+VIDEOS_DIR = 'videos'
 TENSORBOARD_DIR = 'tb'
 DISCARDED = 'discarded'
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, pictures, progress, rundir
+from planet_tf import driver, envs, pictures, progress, rundir, video
 from planet_tf.agent import Agent
 from planet_tf.checkpoint import Checkpoints, training_checkpoint
 from planet_tf.config import Config
@@ -269,12 +269,25 @@ class Trainer:
         episodes = driver.run_episodes(
             self._test_environments(task),
             lambda images: self.agent.act(images, explore=False), seeds, tick)
+      if config.test_video and task_index == 0:
+        self._test_video(rounds, episodes[0])
       returns = [float(episode['reward'].sum()) for episode in episodes]
       suffix = f'/{task}' if len(self.tasks) > 1 else ''
       results[f'test_return{suffix}'] = float(np.mean(returns))
       results[f'test_returns{suffix}'] = returns
     self._openloop_summary(rounds)
     return results
+
+  def _test_video(self, rounds: int, episode: dict) -> None:
+    """videos/episode_N.mp4 (GIF without ffmpeg) of a test episode, and
+    a strip of its frames in TensorBoard."""
+    directory = os.path.join(self.logdir, rundir.VIDEOS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    video.write(os.path.join(directory, f'episode_{rounds:06d}.mp4'),
+                video.episode_panel(episode['image'], episode['reward']))
+    with self.writer.as_default():
+      tf.summary.image('test_video', video.strip(episode['image'])[None],
+                       step=int(self.env_steps))
 
   def _openloop_summary(self, episodes: int) -> None:
     config = self.config
