@@ -189,3 +189,43 @@ def test_slot_queue_lends_each_slot_once():
   with pytest.raises(queue.Empty):
     slots.get_nowait()
   assert launcher._slot_queue([], None, 3, print) == (None, 3)
+
+
+SETUP = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), 'scripts', 'setup.sh')
+
+
+def _setup_plan(env):
+  return subprocess.run(['bash', SETUP, '--plan'], capture_output=True,
+                        text=True, env=env, timeout=60, check=False)
+
+
+def test_setup_chooses_the_cuda_build_where_the_driver_lists_a_gpu(
+    fake_nvidia_smi):
+  env = dict(os.environ)
+  assert 'CUDA build from requirements.txt requirements-gpu.txt' in (
+      _setup_plan(env).stdout)
+  assert 'CPU build' in _setup_plan(dict(env, PLANET_TF_GPU='0')).stdout
+  env['PATH'] = os.pathsep.join(
+      p for p in env['PATH'].split(os.pathsep) if p != fake_nvidia_smi)
+  assert 'CPU build' in _setup_plan(env).stdout
+  assert 'CUDA build' in _setup_plan(dict(env, PLANET_TF_GPU='1')).stdout
+
+
+def test_setup_stops_naming_an_old_python(tmp_path):
+  """Only a python3 3.10 on PATH (and the tools the script needs)."""
+  bin_dir = tmp_path / 'bin'
+  bin_dir.mkdir()
+  for tool in ('bash', 'dirname', 'grep', 'cat', 'cut', 'sha256sum'):
+    os.symlink(subprocess.check_output(['which', tool], text=True).strip(),
+               bin_dir / tool)
+  python = bin_dir / 'python3'
+  python.write_text('#!/bin/sh\ncase "$*" in *"< (3, 11)"*) exit 1 ;; '
+                    '*) echo 3.10 ;; esac\n')
+  python.chmod(0o755)
+  result = _setup_plan({'PATH': str(bin_dir)})
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      'setup: needs Python >= 3.11 (numpy 2.4, keras 3.15); found: python3 '
+      '(3.10). Install python3.11 or newer (Ubuntu 22.04: apt-get install '
+      'python3.11 python3.11-venv)']
