@@ -170,10 +170,14 @@ def has_gpu() -> bool:
 
 def device_line() -> str:
   """The sweep's start-up line: the GPUs its runs get, or the CPU."""
+  share = flags.FLAGS.gpus_per_run
+  if flags.FLAGS.launcher == 'ray':
+    each = ('one GPU per run where it has GPUs' if share is None else
+            f'{share:g} GPU per run')
+    return f'device: as the Ray cluster assigns, {each}'
   gpus = devices.nvidia_gpus()
   if not gpus:
     return devices.device_line([])
-  share = flags.FLAGS.gpus_per_run
   return (f"device: {len(gpus)} GPU(s) ({'; '.join(gpus)}), "
           f"{1.0 if share is None else share:g} per run")
 
