@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from planet_tf import planning
-from planet_tf.config import Config
+from planet_tf.config import Config, for_device
 from planet_tf.models.base import State
 from planet_tf.world_model import WorldModel
 
@@ -28,7 +28,8 @@ Planner = Callable[..., tf.Tensor]
 def make_planner(config: Config, action_size: int) -> Planner:
   """The planner of `config` as a function of (model, reward_fn, state)."""
   common = dict(action_size=action_size, horizon=config.horizon,
-                candidates=config.candidates, groups=config.planner_groups)
+                candidates=config.candidates,
+                groups=for_device(config).planner_groups)
   if config.planner == 'cem':
     return functools.partial(
         planning.cem, iterations=config.iterations, top_k=config.top_k,

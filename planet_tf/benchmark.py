@@ -54,6 +54,10 @@ def define_flags() -> None:
                     'episode after another.')
   flags.DEFINE_bool('memory', True, 'Also measure the peak memory of a fresh '
                     'process that only runs training steps (chunked and plain).')
+  flags.DEFINE_bool('allow_cpu', False, 'Run on the CPU even where the NVIDIA '
+                    'driver lists a GPU that TensorFlow cannot use.')
+  flags.DEFINE_bool('allow_tf32', False, 'TF32 matmuls on Ampere and newer '
+                    "GPUs (off: float32, as on the paper's V100).")
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -177,11 +181,21 @@ def peak_memory_gb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
+def peak_device_memory() -> Tuple[str, float]:
+  """('GPU:0', its peak allocated GB) where TensorFlow computes on a GPU,
+  else ('host', peak resident GB): the memory the computation needs."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  if tf.config.list_logical_devices('GPU'):
+    return 'GPU:0', tf.config.experimental.get_memory_info('GPU:0')['peak'] / 1e9
+  return 'host', peak_memory_gb()
+
+
 def _train_step_peak_child(values: dict, action_size: int, steps: int,
                            queue) -> None:
   """In a fresh process: `steps` training steps on random data; puts the
-  process's peak resident memory (GB) on `queue`."""
-  runtime.prepare_tensorflow()
+  process's peak memory (`peak_device_memory`) on `queue`."""
+  runtime.configure_tensorflow(allow_cpu=True)  # Memory growth: the parent
+  # holds the same GPU.
   from planet_tf import learner
   from planet_tf.world_model import WorldModel
   c = config_lib.Config.from_dict(values)
@@ -194,13 +208,14 @@ def _train_step_peak_child(values: dict, action_size: int, steps: int,
            rng.uniform(0, 1, shape).astype(np.float32))
   for _ in range(steps):
     float(step(*batch)['loss'])
-  queue.put(peak_memory_gb())
+  queue.put(peak_device_memory())
 
 
 def train_step_peak_memory_gb(c: config_lib.Config, action_size: int,
-                              steps: int = 3) -> float:
-  """Peak resident memory of a fresh process (TF imported, world model
-  built) that runs only training steps: what a training step needs."""
+                              steps: int = 3) -> Tuple[str, float]:
+  """Peak memory (`peak_device_memory`: GPU, else resident) of a fresh
+  process (TF imported, world model built) that runs only training steps:
+  what a training step needs."""
   context = multiprocessing.get_context('spawn')
   queue = context.Queue()
   child = context.Process(target=_train_step_peak_child,
@@ -431,8 +446,13 @@ def main(argv) -> None:
   """Prints every figure of the benchmark, one line each."""
   del argv
   action_sizes = _action_sizes(FLAGS.action_sizes)
-  runtime.import_tensorflow_quietly()
-  c = _config(FLAGS.sizes).replace(mixed_precision=FLAGS.mixed_precision)
+  try:
+    device = runtime.configure_tensorflow(FLAGS.allow_cpu, FLAGS.allow_tf32)
+  except runtime.DeviceError as error:
+    raise app.UsageError(str(error)) from None
+  c = config_lib.for_device(_config(FLAGS.sizes).replace(
+      mixed_precision=FLAGS.mixed_precision))
+  print(device, flush=True)
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
         f'mixed_precision={FLAGS.mixed_precision} repeats={FLAGS.repeats} '
         '(medians after warm-up)', flush=True)
@@ -455,11 +475,15 @@ def main(argv) -> None:
     for row in benchmark_envs(FLAGS.repeats):
       print(row, flush=True)
   if FLAGS.memory:
-    for chunks in (c.backward_chunks, 1):
-      peak = train_step_peak_memory_gb(c.replace(backward_chunks=chunks), 6)
-      print(f'peak memory, process running only train steps A=6, '
+    for chunks in dict.fromkeys((c.backward_chunks, 1)):
+      where, peak = train_step_peak_memory_gb(
+          c.replace(backward_chunks=chunks), 6)
+      print(f"peak {'memory' if where == 'host' else where + ' memory'}, "
+            'process running only train steps A=6, '
             f'backward_chunks={chunks}: {peak:.2f} GB', flush=True)
-  print(f'peak resident memory of this process {peak_memory_gb():7.2f} GB')
+  where, peak = peak_device_memory()
+  print(f"peak {'resident' if where == 'host' else where} memory of this "
+        f'process {peak:7.2f} GB')
   print(f'replay of 1000 cartpole episodes (uint8, R=8): '
         f'{replay_memory_gb():.2f} GB')
 

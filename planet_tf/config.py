@@ -10,10 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from planet_tf import envs
 from planet_tf.envs import PAPER_TASKS
+
+# Performance knobs that change no value: 'auto' follows the device.
+AUTO = 'auto'
+DEVICE_DEFAULTS = {'backward_chunks': {'cpu': 10, 'gpu': 1},
+                   'planner_groups': {'cpu': 2, 'gpu': 1}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,8 +98,9 @@ class Config:
   # Performance (ours; the same mathematics and gradients): the encoder's and
   # the decoder's backward passes run over this many sequential chunks of the
   # batch's frames, so their temporaries are a fraction of the whole (see
-  # `chunking`). 1: the plain computation.
-  backward_chunks: int = 10
+  # `chunking`). 1: the plain computation. 'auto' (`for_device`): 10 on a
+  # CPU (a memory saving, time-neutral there), 1 on a GPU.
+  backward_chunks: Union[int, str] = AUTO
   # Compile the agent's step (posterior update + planner) with XLA: it fuses
   # the planner's many small element-wise ops, faster on some CPUs and
   # slower on others (docs/performance.md); XLA's random numbers ignore TF's
@@ -103,7 +109,8 @@ class Config:
   # The planner rolls its J candidates out in this many independent groups,
   # which TF runs concurrently on its inter-op threads: the same values, and
   # the cores stay busy through each group's small ops. 1: one rollout.
-  planner_groups: int = 2
+  # 'auto' (`for_device`): 2 on a CPU, 1 on a GPU (half the kernel launches).
+  planner_groups: Union[int, str] = AUTO
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
   # bfloat16 units; no loss scaling is needed (float32's exponent range).
@@ -143,6 +150,9 @@ def _check_types(overrides: Mapping[str, Any]) -> dict:
     if key not in types:
       raise ValueError(
           f"Unknown config key '{key}'. Valid keys: {', '.join(sorted(types))}.")
+    if key in DEVICE_DEFAULTS:
+      checked[key] = _auto_or_int(key, value)
+      continue
     expected = types[key]
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
       value = float(value)
@@ -153,6 +163,32 @@ def _check_types(overrides: Mapping[str, Any]) -> dict:
           f"{type(value).__name__} {value!r}.")
     checked[key] = value
   return checked
+
+
+def _auto_or_int(key: str, value: Any) -> Union[int, str]:
+  """'auto', an int, or a flag's digits as an int."""
+  if isinstance(value, str) and value.strip().lstrip('-').isdigit():
+    return int(value)
+  if value == AUTO or (isinstance(value, int) and not isinstance(value, bool)):
+    return value
+  raise ValueError(f"Config key '{key}' expects an integer or 'auto', got "
+                   f'{type(value).__name__} {value!r}.')
+
+
+def for_device(config: Config, gpu: Optional[bool] = None) -> Config:
+  """`config` with its 'auto' knobs resolved: today's CPU values on a CPU,
+  the plain computation on a GPU. gpu None: whether TensorFlow (imported
+  by the caller already) sees a GPU."""
+  autos = [key for key in DEVICE_DEFAULTS if getattr(config, key) == AUTO]
+  if not autos:
+    return config
+  if gpu is None:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    gpu = bool(tf.config.list_physical_devices('GPU'))
+  values = {key: DEVICE_DEFAULTS[key]['gpu' if gpu else 'cpu'] for key in autos}
+  if 'planner_groups' in values:  # At most one group per candidate.
+    values['planner_groups'] = min(values['planner_groups'], config.candidates)
+  return config.replace(**values)
 
 
 # The latent models of `planet_tf.models` (paper Sec. 3 and Fig. 4).
@@ -221,7 +257,7 @@ def validate(config: Config) -> None:
       'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
       'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups')
   for key in positive:
-    if getattr(config, key) <= 0:
+    if getattr(config, key) != AUTO and getattr(config, key) <= 0:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
   for key in ('action_repeat', 'warmup_steps', 'test_episodes', 'free_nats',
               'kl_scale', 'reward_scale', 'exploration_noise', 'min_std',
@@ -241,7 +277,8 @@ def validate(config: Config) -> None:
   if config.top_k > config.candidates:
     errors.append(f'--top_k={config.top_k} exceeds --candidates='
                   f'{config.candidates}: choose top_k <= candidates.')
-  if config.planner_groups > config.candidates:
+  if (config.planner_groups != AUTO and
+      config.planner_groups > config.candidates):
     errors.append(f'--planner_groups={config.planner_groups} exceeds '
                   f'--candidates={config.candidates}: use at most one group '
                   'per candidate (1 or 2 are the useful values).')

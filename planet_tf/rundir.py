@@ -152,8 +152,10 @@ def read_config(logdir: str) -> Optional[dict]:
   return values
 
 
-# Values a rerun may change: extending a run is resuming it with more episodes.
-RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates')
+# Values a rerun may change: extending a run is resuming it with more
+# episodes; the device knobs change no value (a run may move CPU <-> GPU).
+RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates',
+                     'backward_chunks', 'planner_groups')
 
 
 def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:

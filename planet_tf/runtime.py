@@ -7,7 +7,9 @@ Called by entry points and launchers, never at import time.
 import os
 import sys
 import tempfile
-from typing import Dict, Mapping, Optional
+from typing import Dict, List, Mapping, Optional
+
+from planet_tf import devices
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,6 +60,31 @@ def import_tensorflow_quietly() -> None:
       for line in captured.read().decode('utf-8', 'replace').splitlines():
         if line.strip() and not any(notice in line for notice in notices):
           print(line, file=sys.stderr)
+
+
+class DeviceError(RuntimeError):
+  """The driver lists a GPU that TensorFlow cannot use (one line)."""
+
+
+def configure_tensorflow(allow_cpu: bool = False, allow_tf32: bool = False,
+                         driver_gpus: Optional[List[str]] = None) -> str:
+  """The one place that configures a process's TensorFlow: imports it
+  quietly, turns on memory growth on every visible GPU before any op (runs,
+  tests and probes may share a GPU) and makes the TF32 choice (off: the
+  paper's V100 had none; TF turns it on by default on Ampere and newer).
+  Returns the device line. Raises DeviceError when the driver lists a GPU
+  (`nvidia-smi -L`; `driver_gpus` overrides) but TensorFlow sees none,
+  unless `allow_cpu`."""
+  import_tensorflow_quietly()
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  devices.configure(tf, allow_tf32)
+  names = devices.gpu_names(tf)
+  if driver_gpus is None:
+    driver_gpus = [] if names or allow_cpu else devices.nvidia_gpus()
+  problem = devices.missing_cuda_build(driver_gpus, names, allow_cpu)
+  if problem:
+    raise DeviceError(problem)
+  return devices.device_line(names)
 
 
 def has_nvidia_device() -> bool:

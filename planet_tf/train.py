@@ -36,9 +36,20 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
       flag_values=flag_values)
   flags.DEFINE_string('logdir', None, 'Run directory; rerun to resume.',
                       flag_values=flag_values)
+  define_device_flags(flag_values)
   flags.DEFINE_bool('print_config', False, 'Print the resolved config, marking '
                     "the values that differ from the paper's, and exit.",
                     flag_values=flag_values)
+
+
+def define_device_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """--allow_cpu and --allow_tf32 (`runtime.configure_tensorflow`)."""
+  flags.DEFINE_bool('allow_cpu', False, 'Train on the CPU even where the '
+                    'NVIDIA driver lists a GPU that TensorFlow cannot use.',
+                    flag_values=flag_values)
+  flags.DEFINE_bool('allow_tf32', False, 'Let matmuls and convolutions use '
+                    'TF32 on Ampere and newer GPUs (faster; off: float32 as '
+                    "on the paper's V100).", flag_values=flag_values)
 
 
 def presets_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> List[str]:
@@ -69,7 +80,7 @@ def describe(config: config_lib.Config, presets: List[str]) -> str:
 
 
 def _changed_summary(config: config_lib.Config) -> str:
-  paper = config_lib.Config().to_dict()
+  paper = config_lib.for_device(config_lib.Config()).to_dict()  # Same device.
   changed = [f'{k}={v}' for k, v in sorted(config.to_dict().items())
              if v != paper[k]]
   return ', '.join(changed) if changed else "none: the paper's configuration"
@@ -98,11 +109,17 @@ def main(argv) -> None:
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
   logdir = flags.FLAGS.logdir
-  runtime.import_tensorflow_quietly()
+  try:
+    device = runtime.configure_tensorflow(flags.FLAGS.allow_cpu,
+                                          flags.FLAGS.allow_tf32)
+  except runtime.DeviceError as error:
+    sys.exit(f'Error: {error}')
+  logging.info('%s', device)
   # TensorFlow logs an INFO line per checkpoint written through absl, the
   # logger our progress lines use: keep its warnings, drop its INFO.
   std_logging.getLogger('absl').addFilter(_QuietTensorFlowInfo())
   from planet_tf import training, true_simulator  # Import TensorFlow.
+  config = config_lib.for_device(config)  # config.json holds the values.
   logging.info('Config in %s (differs from the paper in: %s).',
                f'{logdir}/{rundir.CONFIG_FILE}', _changed_summary(config))
   try:

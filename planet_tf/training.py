@@ -56,7 +56,7 @@ class Trainer:
     """
     config_lib.validate(config)
     rundir.check_writable(logdir)
-    self.config = config
+    self.config = config_lib.for_device(config)  # 'auto' knobs resolved.
     self.logdir = logdir
     self.tasks = config_lib.tasks(config)
     self._make_env = make_env

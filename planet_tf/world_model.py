@@ -7,7 +7,7 @@ from typing import Dict, List, Tuple
 import tensorflow as tf
 
 from planet_tf import objectives
-from planet_tf.config import Config
+from planet_tf.config import Config, for_device
 from planet_tf.models import make_model
 from planet_tf.models.base import State
 from planet_tf.networks import Decoder, Encoder, RewardModel
@@ -24,6 +24,7 @@ class WorldModel:
   """Owns the four networks and computes the loss of Eq. 3 on a batch."""
 
   def __init__(self, config: Config, action_size: int):
+    config = for_device(config)  # 'auto' knobs resolved.
     self.config = config
     self.action_size = action_size
     size = config.image_size

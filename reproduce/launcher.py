@@ -19,18 +19,19 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
 from typing import (IO, Callable, Iterator, List, Mapping, Optional,
-                    Sequence)
+                    Sequence, Tuple)
 
 import numpy as np
 
 from planet_tf import config as config_lib
-from planet_tf import rundir, runtime
+from planet_tf import devices, rundir, runtime
 from reproduce import common
 from reproduce.common import Run
 
@@ -281,31 +282,100 @@ def _report(outcome: Outcome, done: int, total: int,
       f'(log: {outcome.logdir}.log)')
 
 
+def driver_gpu_ids() -> List[str]:
+  """The physical indices of the GPUs `nvidia-smi -L` lists ('0', '1')."""
+  return [line.split(':')[0].split()[1] for line in devices.nvidia_gpus()]
+
+
+def gpu_slots(gpus: Sequence[str], gpus_per_run: float) -> List[str]:
+  """One CUDA_VISIBLE_DEVICES value per run that fits at once, round-robin
+  over `gpus`: 0.25 gives four slots per GPU ('0', '1', '0', '1', ...), 2
+  one slot per pair ('0,1', '2,3'). Empty for gpus_per_run 0."""
+  if gpus_per_run <= 0:
+    return []
+  if not gpus:
+    raise ValueError(f'--gpus_per_run={gpus_per_run:g} but `nvidia-smi -L` '
+                     'lists no GPU here: pass --gpus_per_run=0 (CPU).')
+  if gpus_per_run <= 1:
+    per_gpu = int(1 / gpus_per_run + 1e-9)
+    return [gpu for _ in range(per_gpu) for gpu in gpus]
+  width = int(np.ceil(gpus_per_run))
+  if width > len(gpus):
+    raise ValueError(f'--gpus_per_run={gpus_per_run:g} exceeds the '
+                     f'{len(gpus)} GPU(s) here.')
+  return [','.join(gpus[i:i + width])
+          for i in range(0, len(gpus) - width + 1, width)]
+
+
+def gpu_env(env: Mapping[str, str], visible: Optional[str]) -> dict:
+  """`env` with the run's GPU(s): CUDA_VISIBLE_DEVICES for TensorFlow and
+  MUJOCO_EGL_DEVICE_ID (the first of them) so that its environment
+  processes render on the same physical GPU. visible None: unchanged."""
+  env = dict(env)
+  if visible is not None:
+    env['CUDA_VISIBLE_DEVICES'] = visible
+    env['MUJOCO_EGL_DEVICE_ID'] = visible.split(',')[0]
+  return env
+
+
 def _run_local(run: Run, runs_dir: str, children: Children,
-               log: Callable[[str], None], poll_seconds: float) -> Outcome:
+               log: Callable[[str], None], poll_seconds: float,
+               slots: Optional[queue.Queue] = None) -> Outcome:
   logdir = run.logdir(runs_dir)
   start = time.time()
   if children.signum is None:
     common.write_run_spec(run, runs_dir)
   progress = Progress(run, logdir, log)
-  code = run_logged(run.command(runs_dir), logdir + '.log', children,
-                    runtime.child_env(), poll=progress.poll,
-                    poll_seconds=poll_seconds)
+  visible = slots.get() if slots is not None else None
+  try:
+    code = run_logged(run.command(runs_dir), logdir + '.log', children,
+                      gpu_env(runtime.child_env(), visible),
+                      poll=progress.poll, poll_seconds=poll_seconds)
+  finally:
+    if slots is not None:
+      slots.put(visible)
   progress.poll()
   stopped = children.signum is not None
   return Outcome(run, logdir, -children.signum if code is None else code,
                  seconds=time.time() - start, interrupted=stopped and code != 0)
 
 
+def _slot_queue(gpus: Optional[Sequence[str]], gpus_per_run: Optional[float],
+                parallel: int, log: Callable[[str], None],
+                ) -> Tuple[Optional[queue.Queue], int]:
+  """The GPU slots' queue (None: no GPU assignment) and the concurrency:
+  `parallel`, capped at the runs that fit on the GPUs."""
+  gpus = driver_gpu_ids() if gpus is None else list(gpus)
+  if gpus_per_run is None:  # As Ray: one GPU per run where there are GPUs.
+    gpus_per_run = 1.0 if gpus else 0.0
+  slots = gpu_slots(gpus, gpus_per_run)
+  if not slots:
+    return None, parallel
+  if parallel > len(slots):
+    log(f'--parallel {parallel} lowered to {len(slots)}: the runs that fit '
+        f'on {len(gpus)} GPU(s) at --gpus_per_run={gpus_per_run:g}.')
+  slot_queue: queue.Queue = queue.Queue()
+  for slot in slots:
+    slot_queue.put(slot)
+  return slot_queue, min(parallel, len(slots))
+
+
 def launch_local(runs: Sequence[Run], runs_dir: str, parallel: int = 1,
                  log: Callable[[str], None] = _print,
-                 poll_seconds: float = POLL_SECONDS) -> List[Outcome]:
+                 poll_seconds: float = POLL_SECONDS,
+                 gpus_per_run: Optional[float] = None,
+                 gpus: Optional[Sequence[str]] = None) -> List[Outcome]:
   """Runs every unfinished run here, `parallel` processes at a time.
 
+  gpus_per_run: GPUs per run (0.25: four runs share a GPU); None: one per
+  run where `nvidia-smi -L` lists GPUs (`gpus`, their indices, overrides
+  it), else none. Each run gets its GPU(s) round-robin (`gpu_slots`,
+  `gpu_env`), and no more runs go at once than fit.
   Raises Interrupted after SIGINT or SIGTERM, once the runs have stopped.
   """
   if parallel < 1:
     raise ValueError(f'--parallel must be at least 1, got {parallel}.')
+  slots, parallel = _slot_queue(gpus, gpus_per_run, parallel, log)
   todo = pending(runs, runs_dir)
   outcomes = [Outcome(run, run.logdir(runs_dir), 0, skipped=True)
               for run in runs if run not in todo]
@@ -315,7 +385,7 @@ def launch_local(runs: Sequence[Run], runs_dir: str, parallel: int = 1,
   with signals_received() as received, \
       concurrent.futures.ThreadPoolExecutor(parallel) as pool:
     futures = {pool.submit(_run_local, run, runs_dir, children, log,
-                           poll_seconds) for run in todo}
+                           poll_seconds, slots) for run in todo}
     forwarded, finished = 0, 0
     while futures:
       done, futures = concurrent.futures.wait(
@@ -342,8 +412,13 @@ def _ray_task(command: List[str], log_path: str) -> tuple:
   with the worker's own child environment. The repository and the runs
   directory must be at the same paths there."""
   import socket  # pylint: disable=import-outside-toplevel
+  import ray  # pylint: disable=import-outside-toplevel
   start = time.time()
-  code = run_logged(command, log_path, Children(), runtime.child_env(),
+  env = runtime.child_env()  # Ray set CUDA_VISIBLE_DEVICES to its GPU(s).
+  ids = [str(gpu) for gpu in ray.get_gpu_ids()]
+  if ids:  # Render on the same physical GPU.
+    env['MUJOCO_EGL_DEVICE_ID'] = ids[0]
+  code = run_logged(command, log_path, Children(), env,
                     header=f'ray worker {socket.gethostname()}: ')
   return code, time.time() - start
 
@@ -386,7 +461,8 @@ def launch_ray(runs: Sequence[Run], runs_dir: str,
   (`address`, e.g. 'auto' or 'ray://head:10001'), or on a Ray instance that
   is already initialised in this process when `address` is None.
 
-  gpus_per_run: None asks for one GPU per run when the cluster has GPUs.
+  gpus_per_run: None asks for one GPU per run when the cluster has GPUs;
+  a fraction (0.25) lets Ray put that many runs on one GPU.
   Progress lines come from the runs' metrics files (shared storage). After
   SIGINT or SIGTERM the tasks are cancelled, which stops their processes,
   and Interrupted is raised.
@@ -449,7 +525,8 @@ def _ray_outcome(ray, ref, run: Run, runs_dir: str, stopping: bool,
 
 def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
            parallel: int = 1, ray_address: Optional[str] = None,
-           log: Callable[[str], None] = _print) -> List[Outcome]:
+           log: Callable[[str], None] = _print,
+           gpus_per_run: Optional[float] = None) -> List[Outcome]:
   """Runs the sweep with the chosen launcher; see launch_local, launch_ray."""
   missing = unknown_presets(pending(runs, runs_dir))
   if missing:
@@ -458,9 +535,11 @@ def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
         'planet_tf/config.py PRESETS, so these runs cannot start. Use a '
         'checkout that has them, or --aggregate_only to plot existing runs.')
   if launcher == 'local':
-    return launch_local(runs, runs_dir, parallel, log)
+    return launch_local(runs, runs_dir, parallel, log,
+                        gpus_per_run=gpus_per_run)
   if launcher == 'ray':
-    return launch_ray(runs, runs_dir, ray_address, log=log)
+    return launch_ray(runs, runs_dir, ray_address, gpus_per_run=gpus_per_run,
+                      log=log)
   raise ValueError(f"Unknown --launcher '{launcher}'. Choose: "
                    f"{', '.join(LAUNCHERS)}.")
 

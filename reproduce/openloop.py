@@ -26,7 +26,7 @@ from reproduce import common, plotting
 def load_run(logdir: str):
   """The run's config, world model (newest checkpoint), replay and checkpoint."""
   from planet_tf import runtime  # pylint: disable=import-outside-toplevel
-  runtime.import_tensorflow_quietly()  # Before any module that imports it.
+  runtime.configure_tensorflow(allow_cpu=True)  # Before any module importing it.
   from planet_tf import checkpoint  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
   config, world_model, prefix = checkpoint.load_world_model(logdir)

@@ -13,12 +13,9 @@ after a `--` separator.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -26,7 +23,7 @@ import numpy as np
 from absl import flags
 
 from planet_tf import config as config_lib
-from planet_tf import rundir
+from planet_tf import devices, rundir
 from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
@@ -54,7 +51,13 @@ def define_flags(seeds: int = 5) -> None:
   flags.DEFINE_enum('launcher', 'local', list(launcher.LAUNCHERS),
                     'local: processes on this machine (--parallel); ray: one '
                     'task per run on a Ray cluster (--ray_address).')
-  flags.DEFINE_integer('parallel', 1, 'Local launcher: runs at a time.')
+  flags.DEFINE_integer('parallel', 1, 'Local launcher: runs at a time '
+                       '(at most as many as fit on the GPUs).')
+  flags.DEFINE_float('gpus_per_run', None, 'GPUs per run, a fraction allowed '
+                     '(0.25: four runs share a GPU); default one per run '
+                     'where `nvidia-smi -L` lists GPUs, else 0. Local: each '
+                     'run gets its GPU(s) round-robin; Ray: requested.',
+                     lower_bound=0.0)
   flags.DEFINE_string('ray_address', 'auto',
                       "Ray cluster address ('auto' joins the cluster of "
                       "`ray start`, 'ray://host:10001' a remote one, 'local' "
@@ -160,19 +163,23 @@ def build(argv: Sequence[str], variants: Sequence[Tuple[str, ...]],
 
 
 def has_gpu() -> bool:
-  """Whether this machine has an NVIDIA GPU, found without TensorFlow: a
-  /dev/nvidia<k> device, or `nvidia-smi -L` listing one."""
-  if glob.glob('/dev/nvidia[0-9]*'):
-    return True
-  program = shutil.which('nvidia-smi')
-  if not program:
-    return False
-  try:
-    result = subprocess.run([program, '-L'], capture_output=True, text=True,
-                            timeout=20, check=False)
-  except (OSError, subprocess.TimeoutExpired):
-    return False
-  return result.returncode == 0 and 'GPU' in result.stdout
+  """Whether `nvidia-smi -L` lists an NVIDIA GPU (a /dev/nvidia* node
+  alone, as in a container without the driver's tools, does not count)."""
+  return bool(devices.nvidia_gpus())
+
+
+def device_line() -> str:
+  """The sweep's start-up line: the GPUs its runs get, or the CPU."""
+  share = flags.FLAGS.gpus_per_run
+  if flags.FLAGS.launcher == 'ray':
+    each = ('one GPU per run where it has GPUs' if share is None else
+            f'{share:g} GPU per run')
+    return f'device: as the Ray cluster assigns, {each}'
+  gpus = devices.nvidia_gpus()
+  if not gpus:
+    return devices.device_line([])
+  return (f"device: {len(gpus)} GPU(s) ({'; '.join(gpus)}), "
+          f"{1.0 if share is None else share:g} per run")
 
 
 def _hours(seconds: Tuple[float, float]) -> str:
@@ -287,8 +294,7 @@ def _warn_without_gpu(per_run_hours: Optional[float]) -> None:
   if (FLAGS.budget != 'paper' or FLAGS.launcher != 'local' or
       per_run_hours is None or has_gpu()):
     return
-  print(f"Warning: no GPU found (no /dev/nvidia*, nothing from `nvidia-smi "
-        f"-L`). The paper's budget takes about {per_run_hours:,.0f} hours per "
+  print(f"Warning: no GPU found (nothing from `nvidia-smi -L`). The paper's budget takes about {per_run_hours:,.0f} hours per "
         "run on this project's 2-core CPU (10-20 hours on a GPU). Consider "
         '--budget=cpu, a GPU machine, or a Ray cluster (--launcher=ray).',
         flush=True)
@@ -304,13 +310,15 @@ def launch(sweep: Sweep) -> List[launcher.Outcome]:
   text, per_run_hours = plan_text(sweep.runs, sweep.configs, FLAGS.runs_dir,
                                   FLAGS.budget, _parallel_text())
   print(text, flush=True)
+  print(device_line(), flush=True)
   _warn_without_gpu(per_run_hours)
   if FLAGS.dry_run:
     print('Dry run: nothing was started or created.', flush=True)
     sys.exit(0)
   try:
     outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
-                               FLAGS.parallel, FLAGS.ray_address)
+                               FLAGS.parallel, FLAGS.ray_address,
+                               gpus_per_run=FLAGS.gpus_per_run)
   except launcher.Interrupted as stop:
     print(launcher.summarize(stop.outcomes), flush=True)
     print(f'{signal.Signals(stop.signum).name}: interrupted: rerun the same '

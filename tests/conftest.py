@@ -24,6 +24,14 @@ TINY = dict(
     test_every=3, test_episodes=1, openloop_context=2, warmup_steps=0)
 
 
+@pytest.fixture(autouse=True, scope='session')
+def _tensorflow_configured():
+  """As every entry point: memory growth on each GPU (xdist workers share
+  one) and TF32 off, so that equivalence tests hold on Ampere and newer."""
+  from planet_tf import runtime
+  runtime.configure_tensorflow(allow_cpu=True, allow_tf32=False)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
   """Every test starts from the same random state (Keras initialisers,
