@@ -268,6 +268,10 @@ def validate(config: Config) -> None:
                   f"{', '.join(MODELS)}.")
   if not tasks(config):
     errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
+  repeated = sorted({t for t in tasks(config) if tasks(config).count(t) > 1})
+  if repeated:  # Each task keys its episodes and rows: copies would collide.
+    errors.append(f"--task names {', '.join(repeated)} more than once: name "
+                  'each task once.')
   for task in tasks(config):
     errors.extend(_task_errors(config, task))
   if config.openloop_context >= config.chunk_length:
@@ -289,6 +293,8 @@ def _task_errors(config: Config, task: str) -> list:
               f'{cameras} camera(s), 0..{cameras - 1} (or -1, the free '
               'camera).']
   repeat = config.action_repeat or spec.paper_action_repeat or 0
+  if repeat < 0:
+    return []  # Reported once above, as negative; no frame count from it.
   if repeat == 0:
     return [f"Task '{task}' has no paper action repeat: pass --action_repeat."]
   frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1

@@ -24,11 +24,17 @@ _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
 
 
+# Fields whose default needs a word of explanation in --help.
+_HELP = {'action_repeat': "Config value (default 0: the paper's action repeat "
+                          'of the task, App. A).'}
+
+
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """One absl flag per config field (default None: the preset decides)."""
   for field in dataclasses.fields(config_lib.Config):
     _DEFINE[type(field.default)](
-        field.name, None, f'Config value (default {field.default!r}).',
+        field.name, None, _HELP.get(
+            field.name, f'Config value (default {field.default!r}).'),
         flag_values=flag_values)
   flags.DEFINE_multi_string(
       'preset', ['paper'], 'Presets applied in order (comma-separated, or '
