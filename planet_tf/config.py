@@ -110,6 +110,9 @@ class Config:
   # Robustness (ours): an update whose loss or gradient norm is not finite is
   # skipped; the run stops once more than this many were skipped in all.
   max_nonfinite_updates: int = 100
+  # Seconds an environment process may take to answer one call (a frozen
+  # renderer is then replaced like a dead one; see driver.ENV_RETRIES).
+  env_timeout: float = 60.0
 
   def replace(self, **overrides: Any) -> 'Config':
     """Returns a copy with `overrides`; unknown keys and wrong types raise."""
@@ -216,7 +219,8 @@ def validate(config: Config) -> None:
       'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
       'collect_interval', 'total_episodes', 'horizon', 'iterations',
       'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
-      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups')
+      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups',
+      'env_timeout')
   for key in positive:
     if getattr(config, key) <= 0:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')

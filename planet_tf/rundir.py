@@ -156,7 +156,8 @@ def read_config(logdir: str, name: str = CONFIG_FILE) -> Optional[dict]:
 
 
 # Values a rerun may change: extending a run is resuming it with more episodes.
-RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates')
+RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates',
+                     'env_timeout')
 
 
 def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:

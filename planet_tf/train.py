@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging as std_logging
+import signal
 import sys
 from typing import List
 
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs, rundir, runtime
+from planet_tf import driver, envs, rundir, runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
@@ -104,6 +105,12 @@ def main(argv) -> None:
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
   logdir = flags.FLAGS.logdir
+  try:  # Before anything is built or announced (Trainer checks it again).
+    rundir.check_writable(logdir)
+  except rundir.RunDirError as error:
+    sys.exit(f'Error: {error}')
+  # A scheduler's or a sweep's SIGTERM stops like Ctrl-C, saying how to go on.
+  signal.signal(signal.SIGTERM, _terminated)
   runtime.import_tensorflow_quietly()
   # TensorFlow logs an INFO line per checkpoint written through absl, the
   # logger our progress lines use: keep its warnings, drop its INFO.
@@ -116,13 +123,32 @@ def main(argv) -> None:
       true_simulator.evaluate(config, logdir)
     else:
       training.train(config, logdir)
-  except (rundir.RunDirError, training.NonFiniteError, ValueError) as error:
+  except (rundir.RunDirError, training.NonFiniteError, ValueError,
+          driver.EnvFailedError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
+  except envs.EnvDiedError as error:  # At a test point: not redone.
+    sys.exit(f'Error: {error} Rerun the same command to resume from the '
+             'last checkpoint.')
+  except _Terminated:
+    print(_INTERRUPTED, file=sys.stderr)
+    sys.exit(128 + signal.SIGTERM)
   except OSError as error:  # A full disk, a directory made read-only.
     sys.exit(f'Error: {error}. Nothing partial was left: fix the cause and '
              'rerun the same command to resume from the last checkpoint.')
   except KeyboardInterrupt:
-    sys.exit('interrupted: rerun the same command to resume.')
+    sys.exit(_INTERRUPTED)
+
+
+_INTERRUPTED = 'interrupted: rerun the same command to resume.'
+
+
+class _Terminated(BaseException):
+  """SIGTERM arrived; unwinds like KeyboardInterrupt (files, processes)."""
+
+
+def _terminated(signum, frame) -> None:
+  del signum, frame
+  raise _Terminated()
 
 
 if __name__ == '__main__':

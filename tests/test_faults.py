@@ -83,3 +83,53 @@ def test_help_says_action_repeat_zero_is_the_papers_value():
   values = flags.FlagValues()
   train.define_flags(values)
   assert "paper's action repeat" in values['action_repeat'].help
+
+
+# Environment faults: a real environment child killed or frozen.
+
+def _random_policy(action_size):
+  import numpy as np
+  rng = np.random.default_rng(0)
+  return lambda frame: rng.uniform(-1, 1, action_size).astype(np.float32)
+
+
+def _faulty(env, signum, times):
+  """make_act for run_episode: the policy signals the child at its first
+  step, on the first `times` tries."""
+  tries = []
+
+  def make_act():
+    tries.append(1)
+    act = _random_policy(env.action_size)
+    if len(tries) > times:
+      return act
+
+    def faulty(frame):
+      os.kill(env._process.pid, signum)  # pylint: disable=protected-access
+      return act(frame)
+    return faulty
+  return make_act
+
+
+@pytest.mark.parametrize('signum', ['SIGKILL', 'SIGSTOP'])
+def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
+    signum, caplog):
+  import signal
+  import numpy as np
+  from planet_tf import driver, envs
+  env = envs.ProcessEnv('cartpole_swingup', 8, episode_length=40, timeout=3)
+  try:
+    clean = driver.run_episode(env, None, 5,
+                               make_act=lambda: _random_policy(1))
+    with caplog.at_level('WARNING'):
+      redone = driver.run_episode(
+          env, None, 5, make_act=_faulty(env, getattr(signal, signum), 1))
+    assert ('exit code -9' if signum == 'SIGKILL' else 'did not answer') in (
+        caplog.text)
+    for key in clean:  # Redone from its seed with a fresh policy.
+      np.testing.assert_array_equal(clean[key], redone[key])
+    with pytest.raises(driver.EnvFailedError, match='rerun the same command'):
+      driver.run_episode(env, None, 5, make_act=_faulty(
+          env, getattr(signal, signum), driver.ENV_RETRIES + 1))
+  finally:
+    env.close()
