@@ -407,11 +407,23 @@ class _DropDeprecatedTotalMass(logging.Filter):
     return "'settotalmass' is deprecated" not in record.getMessage()
 
 
+def _die_with_parent() -> None:
+  """Makes this process get SIGKILL when its trainer dies, even by SIGKILL
+  (Linux `PR_SET_PDEATHSIG`): no environment process outlives its run."""
+  if not sys.platform.startswith('linux'):
+    return
+  import ctypes  # pylint: disable=import-outside-toplevel
+  ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+  if os.getppid() == 1:  # The trainer died before prctl took effect.
+    os._exit(1)  # pylint: disable=protected-access
+
+
 def _serve() -> None:
   """The child side of `ProcessEnv`: answers calls until 'close'."""
   # Ctrl-C reaches the whole process group: the parent handles it and
   # closes this process, which must not die mid-reply with a traceback.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  _die_with_parent()
   logging.getLogger('absl').addFilter(_DropDeprecatedTotalMass())
   protocol_out = os.fdopen(os.dup(1), 'wb')
   os.dup2(2, 1)  # Stray prints of the libraries must not corrupt the channel.

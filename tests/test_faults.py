@@ -133,3 +133,68 @@ def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
           env, getattr(signal, signum), driver.ENV_RETRIES + 1))
   finally:
     env.close()
+
+
+# A sweep killed hard leaves no run behind.
+
+def _descendants(pid):
+  parents = {}
+  for name in os.listdir('/proc'):
+    if name.isdigit():
+      try:
+        with open(f'/proc/{name}/stat') as file:
+          parent = int(file.read().rsplit(')', 1)[1].split()[1])
+      except (OSError, ValueError, IndexError):
+        continue
+      parents.setdefault(parent, []).append(int(name))
+  found, todo = [], [pid]
+  while todo:
+    children = parents.get(todo.pop(), [])
+    found.extend(children)
+    todo.extend(children)
+  return found
+
+
+def _alive(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as file:
+      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny):
+  import signal
+  import subprocess
+  import sys
+  import time
+  from planet_tf import runtime
+  from reproduce import common
+  overrides = [f'--{key}={value}' for key, value in
+               dict(tiny, total_episodes=50).items() if key != 'task']
+  sweep = subprocess.Popen(
+      [sys.executable, os.path.join(common.REPO_ROOT, 'reproduce',
+                                    'table1.py'),
+       '--budget=debug', '--seeds=1', '--tasks=cheetah_run',
+       f'--runs_dir={tmp_path / "runs"}', '--', *overrides],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+      env=runtime.child_env())
+  tree = []
+  try:
+    deadline = time.time() + 60
+    while len(tree) < 2:  # planet_tf.train and its environment process.
+      assert time.time() < deadline and sweep.poll() is None
+      time.sleep(1)
+      tree = _descendants(sweep.pid)
+    time.sleep(2)
+    tree = _descendants(sweep.pid)
+    sweep.kill()
+    sweep.wait(timeout=10)
+    deadline = time.time() + 30
+    while [pid for pid in tree if _alive(pid)] and time.time() < deadline:
+      time.sleep(0.5)
+    assert [pid for pid in tree if _alive(pid)] == []
+  finally:
+    for pid in [sweep.pid] + tree:  # Only what this test started.
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
