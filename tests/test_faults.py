@@ -198,3 +198,18 @@ def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny):
     for pid in [sweep.pid] + tree:  # Only what this test started.
       if _alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def test_openloop_on_a_run_without_checkpoints_is_one_line(tmp_path):
+  import subprocess
+  import sys
+  from planet_tf import runtime
+  from reproduce import common
+  result = subprocess.run(
+      [sys.executable, os.path.join(common.REPO_ROOT, 'reproduce',
+                                    'openloop.py'),
+       f'--runs_dir={tmp_path}', f'--results_dir={tmp_path / "out"}'],
+      capture_output=True, text=True, timeout=120, env=runtime.child_env())
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith('Error: ')
+  assert 'Traceback' not in result.stderr, result.stderr
