@@ -186,9 +186,10 @@ def check_config(logdir: str, config: Config) -> None:
     details = ', '.join(f'{key}: {old!r} -> {new!r}'
                         for key, (old, new) in sorted(changes.items()))
     raise RunDirError(
-        f'{logdir} holds a run with a different config ({details}; from '
-        f'{source}). Rerun with the same flags to resume, or pick a new '
-        '--logdir.')
+        f'{logdir} holds a run with a different config ({details})'
+        + (f' (from {source}: {CONFIG_FILE} is missing)'
+           if source != CONFIG_FILE else '')
+        + '. Rerun with the same flags to resume, or pick a new --logdir.')
 
 
 def store_config(logdir: str, config: Config) -> None:
