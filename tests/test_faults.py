@@ -213,3 +213,31 @@ def test_openloop_on_a_run_without_checkpoints_is_one_line(tmp_path):
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith('Error: ')
   assert 'Traceback' not in result.stderr, result.stderr
+
+
+def test_sigterm_to_a_training_run_prints_how_to_resume(tmp_path, tiny):
+  import signal
+  import subprocess
+  import sys
+  import time
+  from planet_tf import runtime
+  logdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'planet_tf.train', f'--logdir={logdir}',
+       *[f'--{key}={value}' for key, value in
+         dict(tiny, total_episodes=50).items()]],
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+      env=runtime.child_env())
+  try:
+    deadline = time.time() + 60
+    while not (logdir / 'metrics.jsonl').exists():  # Training is under way.
+      assert time.time() < deadline and process.poll() is None
+      time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 143
+  assert stderr.strip().splitlines()[-1] == (
+      'interrupted: rerun the same command to resume.')
