@@ -85,22 +85,22 @@ class Checkpoints:
   def restore_latest(self) -> Optional[int]:
     """Restores the newest checkpoint that reads back; returns its number.
 
-    An unreadable checkpoint is moved to `discarded/checkpoints/` with a
-    warning naming it, and the one before is tried. Returns None if there
-    is none. Raises RunDirError if checkpoints exist but none reads back, or
-    if one reads but does not match the program (a different version).
+    A checkpoint whose bytes do not read back (corrupt, truncated) is moved
+    to `discarded/checkpoints/` with a warning naming it, and the one before
+    is tried. One that reads back but does not match the model (another
+    config or version) is refused and left in place, whatever the error.
+    Returns None if there is none; then episodes past the first (which a
+    kill before checkpoint 1 may leave) mean the checkpoints were lost, and
+    the run is refused rather than set aside. Raises RunDirError.
     """
     numbers = self.numbers()
+    if not numbers:
+      self._refuse_lost_checkpoints()
     problems = []
     for number in reversed(numbers):
       prefix = os.path.join(self.directory, f'ckpt-{number}')
       try:
-        self.checkpoint.read(prefix).assert_consumed()
-      except AssertionError as error:
-        raise rundir.RunDirError(
-            f'Checkpoint {prefix} does not match this program ({error}). It '
-            'was written by another version of planet_tf; use that version '
-            'or start a new --logdir.') from error
+        _read_every_tensor(prefix)
       except Exception as error:  # pylint: disable=broad-except
         problems.append(f'{prefix}: {type(error).__name__}: {error}')
         if number == numbers[0]:
@@ -111,6 +111,16 @@ class Checkpoints:
         for path in self._files(number):
           rundir.move_aside(path, self.logdir, 'checkpoints')
         continue
+      try:  # The bytes are sound: any failure now is a mismatch.
+        self.checkpoint.read(prefix).assert_consumed()
+      except Exception as error:  # pylint: disable=broad-except
+        raise rundir.RunDirError(
+            f'Checkpoint {prefix} reads back but does not match this model '
+            f'({type(error).__name__}: {_first_line(error)}). It was left in '
+            'place: rerun with the flags the run was started with (see '
+            f'{rundir.CHECKPOINTS_DIR}/{rundir.CONFIG_FILE} or the run\'s '
+            'log), use the planet_tf version that wrote it, or pick a new '
+            '--logdir.') from None
       return number
     if problems:
       raise rundir.RunDirError(
@@ -118,6 +128,38 @@ class Checkpoints:
           '\n  '.join(problems) + '\nMove the checkpoints directory aside '
           'to restart training from scratch.')
     return None
+
+  def _refuse_lost_checkpoints(self) -> None:
+    """Raises RunDirError if the run holds episodes that only a lost
+    checkpoint can account for (more than the first one)."""
+    episodes = os.path.join(self.logdir, rundir.EPISODES_DIR)
+    names = [name for name in os.listdir(episodes) if name.endswith('.npz')
+             ] if os.path.isdir(episodes) else []
+    later = [name for name in names if not name.startswith('000000-')]
+    rows = rundir.last_episode(self.logdir)
+    if later or rows > 1:
+      raise rundir.RunDirError(
+          f'{self.logdir} holds {len(names)} episode file(s) and metrics up '
+          f'to episode {rows} but no checkpoint in {self.directory}: nothing '
+          'was moved. Restore the checkpoints to resume, or start a new '
+          '--logdir to train from scratch.')
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip().splitlines()
+  return text[0][:300] if text else ''
+
+
+def _read_every_tensor(prefix: str) -> None:
+  """Reads every tensor of checkpoint `prefix`; raises if any bytes are bad.
+
+  Reading through a `CheckpointReader` checks the files alone, not whether
+  they match the model, which is what tells a corrupt checkpoint (set
+  aside) from a mismatched one (refused, kept).
+  """
+  reader = tf.train.load_checkpoint(prefix)
+  for key in reader.get_variable_to_shape_map():
+    reader.get_tensor(key)
 
 
 def load_world_model(logdir: str, number: Optional[int] = None

@@ -120,6 +120,9 @@ class Config:
   # Robustness (ours): an update whose loss or gradient norm is not finite is
   # skipped; the run stops once more than this many were skipped in all.
   max_nonfinite_updates: int = 100
+  # Seconds an environment process may take to answer one call (a frozen
+  # renderer is then replaced like a dead one; see driver.ENV_RETRIES).
+  env_timeout: float = 60.0
 
   def replace(self, **overrides: Any) -> 'Config':
     """Returns a copy with `overrides`; unknown keys and wrong types raise."""
@@ -255,7 +258,8 @@ def validate(config: Config) -> None:
       'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
       'collect_interval', 'total_episodes', 'horizon', 'iterations',
       'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
-      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups')
+      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups',
+      'env_timeout')
   for key in positive:
     if getattr(config, key) != AUTO and getattr(config, key) <= 0:
       errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
@@ -308,6 +312,10 @@ def validate(config: Config) -> None:
                   f"{', '.join(MODELS)}.")
   if not tasks(config):
     errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
+  repeated = sorted({t for t in tasks(config) if tasks(config).count(t) > 1})
+  if repeated:  # Each task keys its episodes and rows: copies would collide.
+    errors.append(f"--task names {', '.join(repeated)} more than once: name "
+                  'each task once.')
   for task in tasks(config):
     errors.extend(_task_errors(config, task))
   if config.openloop_context >= config.chunk_length:
@@ -329,6 +337,8 @@ def _task_errors(config: Config, task: str) -> list:
               f'{cameras} camera(s), 0..{cameras - 1} (or -1, the free '
               'camera).']
   repeat = config.action_repeat or spec.paper_action_repeat or 0
+  if repeat < 0:
+    return []  # Reported once above, as negative; no frame count from it.
   if repeat == 0:
     return [f"Task '{task}' has no paper action repeat: pass --action_repeat."]
   frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1

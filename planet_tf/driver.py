@@ -11,9 +11,10 @@ stay reproducible across resumes.
 from __future__ import annotations
 
 import enum
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
+from absl import logging
 
 from planet_tf import config as config_lib
 from planet_tf import envs
@@ -41,7 +42,40 @@ def make_env(config: Config, task: str) -> envs.ProcessEnv:
   return envs.ProcessEnv(
       task=task, action_repeat=config_lib.action_repeat(config, task),
       episode_length=config.episode_length, image_size=config.image_size,
-      camera_id=config.camera_id)
+      camera_id=config.camera_id, timeout=config.env_timeout)
+
+
+# Redos of one episode after its environment process died or froze.
+ENV_RETRIES = 3
+
+
+class EnvFailedError(RuntimeError):
+  """Environment processes kept dying; the message says how to go on."""
+
+
+def run_episodes_retrying(environments: Sequence, make_act: Callable[[], Callable],
+                          seeds: Sequence[int],
+                          on_step: Callable[[], None] = lambda: None
+                          ) -> List[Episode]:
+  """`run_episodes` with `make_act()`'s fresh policy; when an environment
+  process dies or stops answering, every dead one is replaced and the
+  episodes are redone from their seeds, up to ENV_RETRIES times, each with
+  a warning naming the exit code. Past that, raises EnvFailedError."""
+  for attempt in range(ENV_RETRIES + 1):
+    try:
+      return run_episodes(environments, make_act(), seeds, on_step)
+    except envs.EnvDiedError as error:
+      if attempt == ENV_RETRIES:
+        raise EnvFailedError(
+            f'{error} It failed {ENV_RETRIES + 1} times in one episode; the '
+            'run stopped: rerun the same command to resume from the last '
+            'checkpoint.') from None
+      logging.warning('%s (exit code %s). Replacing it and redoing the '
+                      'episode from its seed (%d of %d).', error, error.code,
+                      attempt + 1, ENV_RETRIES)
+      for env in environments:
+        env.restart()
+  raise AssertionError('unreachable')
 
 
 def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray],
@@ -79,10 +113,16 @@ def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray]
 
 
 def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int,
-                on_step: Callable[[], None] = lambda: None) -> Episode:
-  """One episode of one environment; `act` maps a frame to an action."""
-  return run_episodes([env], lambda frames: act(frames[0])[None], [seed],
-                      on_step)[0]
+                on_step: Callable[[], None] = lambda: None,
+                make_act: Optional[Callable[[], Callable]] = None) -> Episode:
+  """One episode of one environment; `act` maps a frame to an action.
+  With `make_act` (a fresh `act` per try), a dead environment is replaced
+  and the episode redone (`run_episodes_retrying`)."""
+  batch = lambda act: lambda frames: act(frames[0])[None]
+  if make_act is None:
+    return run_episodes([env], batch(act), [seed], on_step)[0]
+  return run_episodes_retrying([env], lambda: batch(make_act()), [seed],
+                               on_step)[0]
 
 
 def agent_steps(config: Config, task: str) -> int:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -249,6 +250,19 @@ class PaddedActions:
   def close(self) -> None:
     self._env.close()
 
+  def restart(self) -> None:
+    """Replaces a dead environment process (`ProcessEnv.restart`)."""
+    self._env.restart()
+
+
+class EnvDiedError(RuntimeError):
+  """An environment process died or stopped answering; `code` is its exit
+  code (None if it was frozen and killed after the timeout)."""
+
+  def __init__(self, message: str, code: Optional[int]):
+    super().__init__(message)
+    self.code = code
+
 
 class ProcessEnv:
   """`DMControlEnv` run in a child process that never imports TensorFlow.
@@ -262,35 +276,73 @@ class ProcessEnv:
   concurrent = True
 
   def __init__(self, task: str, action_repeat: int, episode_length: int = 1000,
-               image_size: int = 64, camera_id: int = 0):
+               image_size: int = 64, camera_id: int = 0,
+               timeout: float = 60.0):
+    # Every answer must come within `timeout` seconds: a frozen renderer
+    # (a stopped or hung child) is then handled as a dead one.
+    self.timeout = timeout
+    self._args = (task, action_repeat, episode_length, image_size, camera_id)
+    self._start()
+
+  def _start(self) -> None:
     from planet_tf import runtime  # pylint: disable=import-outside-toplevel
     self._process = subprocess.Popen(
         [sys.executable, '-m', 'planet_tf.envs'], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, env=runtime.child_env())
     self._pending: Optional[str] = None
-    self.action_size = self._call(
-        'init', task, action_repeat, episode_length, image_size, camera_id)
+    self.action_size = self._call('init', *self._args)
+
+  def restart(self) -> None:
+    """Kills the child process (dead or frozen) and starts a new one."""
+    self._kill()
+    self._start()
+
+  def _kill(self) -> Optional[int]:
+    if self._process.poll() is None:
+      self._process.kill()
+    code = self._process.wait()
+    for pipe in (self._process.stdin, self._process.stdout):
+      try:
+        pipe.close()
+      except OSError:
+        pass
+    return code
 
   def _send(self, method: str, *args: Any) -> None:
     if self._process.poll() is not None:
-      raise RuntimeError(f'The environment process exited with code '
-                         f'{self._process.returncode}; see its stderr above.')
+      raise EnvDiedError(f'The environment process exited with code '
+                         f'{self._process.returncode}; see its stderr above.',
+                         self._process.returncode)
     if self._pending is not None:
       raise RuntimeError(f'{method} called before the answer to '
                          f'{self._pending} was received.')
-    pickle.dump((method, args), self._process.stdin,
-                protocol=pickle.HIGHEST_PROTOCOL)
-    self._process.stdin.flush()
+    try:
+      pickle.dump((method, args), self._process.stdin,
+                  protocol=pickle.HIGHEST_PROTOCOL)
+      self._process.stdin.flush()
+    except BrokenPipeError:
+      code = self._kill()
+      raise EnvDiedError(f'The environment process died (exit code {code}) '
+                         f'before {method}.', code) from None
     self._pending = method
 
   def _receive(self) -> Any:
     method, self._pending = self._pending, None
+    # One answer per call, read whole: nothing is left buffered between
+    # calls, so the pipe's readiness tells whether an answer has begun.
+    ready, _, _ = select.select([self._process.stdout], [], [], self.timeout)
+    if not ready:
+      self._kill()
+      raise EnvDiedError(f'The environment process did not answer {method} '
+                         f'within {self.timeout:g} s (--env_timeout); it was '
+                         'killed.', None)
     try:
       ok, result = pickle.load(self._process.stdout)
     except EOFError:
       code = self._process.wait()
-      raise RuntimeError(f'The environment process died (exit code {code}) '
-                         f'during {method}; see its stderr above.') from None
+      raise EnvDiedError(f'The environment process died (exit code {code}) '
+                         f'during {method}; see its stderr above.',
+                         code) from None
     if not ok:
       raise result
     return result
@@ -331,7 +383,10 @@ class ProcessEnv:
         self._call('close')
       except (BrokenPipeError, RuntimeError):
         pass
-      self._process.wait(timeout=30)
+      try:
+        self._process.wait(timeout=30)
+      except subprocess.TimeoutExpired:
+        self._kill()
 
   def __enter__(self) -> 'ProcessEnv':
     return self
@@ -352,11 +407,23 @@ class _DropDeprecatedTotalMass(logging.Filter):
     return "'settotalmass' is deprecated" not in record.getMessage()
 
 
+def _die_with_parent() -> None:
+  """Makes this process get SIGKILL when its trainer dies, even by SIGKILL
+  (Linux `PR_SET_PDEATHSIG`): no environment process outlives its run."""
+  if not sys.platform.startswith('linux'):
+    return
+  import ctypes  # pylint: disable=import-outside-toplevel
+  ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+  if os.getppid() == 1:  # The trainer died before prctl took effect.
+    os._exit(1)  # pylint: disable=protected-access
+
+
 def _serve() -> None:
   """The child side of `ProcessEnv`: answers calls until 'close'."""
   # Ctrl-C reaches the whole process group: the parent handles it and
   # closes this process, which must not die mid-reply with a traceback.
   signal.signal(signal.SIGINT, signal.SIG_IGN)
+  _die_with_parent()
   logging.getLogger('absl').addFilter(_DropDeprecatedTotalMass())
   protocol_out = os.fdopen(os.dup(1), 'wb')
   os.dup2(2, 1)  # Stray prints of the libraries must not corrupt the channel.

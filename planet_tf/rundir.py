@@ -45,6 +45,10 @@ OPENLOOP_DIR = 'openloop'
 VIDEOS_DIR = 'videos'
 TENSORBOARD_DIR = 'tb'
 DISCARDED = 'discarded'
+# The resolved config kept beside the checkpoints, so that a run whose
+# config.json was lost is still checked (and config.json restored). Runs
+# made before it existed have none; that is tolerated.
+CHECKPOINT_CONFIG = os.path.join(CHECKPOINTS_DIR, CONFIG_FILE)
 
 
 class RunDirError(RuntimeError):
@@ -130,12 +134,13 @@ def move_aside(path: str, logdir: str, kind: str) -> str:
   return target
 
 
-def read_config(logdir: str) -> Optional[dict]:
+def read_config(logdir: str, name: str = CONFIG_FILE) -> Optional[dict]:
   """The run's config.json as a dict, or None before the run has started.
+  `name` may name the copy kept with the checkpoints (`CHECKPOINT_CONFIG`).
 
   Raises RunDirError naming the file if it is not a JSON object.
   """
-  path = os.path.join(logdir, CONFIG_FILE)
+  path = os.path.join(logdir, name)
   if not os.path.exists(path):
     return None
   try:
@@ -153,9 +158,11 @@ def read_config(logdir: str) -> Optional[dict]:
 
 
 # Values a rerun may change: extending a run is resuming it with more
-# episodes; the device knobs change no value (a run may move CPU <-> GPU).
+# episodes; the others change no learned value: the device knobs (a run may
+# move CPU <-> GPU), the environment timeout, the test-point video.
 RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates',
-                     'backward_chunks', 'planner_groups')
+                     'backward_chunks', 'planner_groups', 'env_timeout',
+                     'test_video')
 
 
 def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:
@@ -174,7 +181,9 @@ def check_config(logdir: str, config: Config) -> None:
   Raises RunDirError listing the differences. Does not write anything:
   `store_config` does, once the run has started.
   """
-  stored = read_config(logdir)
+  stored, source = read_config(logdir), CONFIG_FILE
+  if stored is None:  # config.json lost: the copy with the checkpoints.
+    stored, source = read_config(logdir, CHECKPOINT_CONFIG), CHECKPOINT_CONFIG
   if stored is None:
     return
   changes = config_changes(stored, config)
@@ -182,14 +191,25 @@ def check_config(logdir: str, config: Config) -> None:
     details = ', '.join(f'{key}: {old!r} -> {new!r}'
                         for key, (old, new) in sorted(changes.items()))
     raise RunDirError(
-        f'{logdir} holds a run with a different config ({details}). Rerun '
-        'with the same flags to resume, or pick a new --logdir.')
+        f'{logdir} holds a run with a different config ({details})'
+        + (f' (from {source}: {CONFIG_FILE} is missing)'
+           if source != CONFIG_FILE else '')
+        + '. Rerun with the same flags to resume, or pick a new --logdir.')
 
 
 def store_config(logdir: str, config: Config) -> None:
-  """Writes config.json (atomically) unless it already holds `config`."""
-  if read_config(logdir) != config.to_dict():
-    write_atomic(os.path.join(logdir, CONFIG_FILE), config.to_json().encode())
+  """Writes config.json and its copy beside the checkpoints (atomically)
+  unless they already hold `config`; restores a lost config.json."""
+  for name in (CHECKPOINT_CONFIG, CONFIG_FILE):
+    path = os.path.join(logdir, name)
+    if not os.path.isdir(os.path.dirname(path)):
+      continue  # No checkpoints directory (a caller without checkpoints).
+    try:
+      same = read_config(logdir, name) == config.to_dict()
+    except RunDirError:  # A corrupt copy that check_config did not read.
+      same = False
+    if not same:
+      write_atomic(path, config.to_json().encode())
 
 
 @dataclasses.dataclass

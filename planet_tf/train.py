@@ -12,23 +12,30 @@ from __future__ import annotations
 
 import dataclasses
 import logging as std_logging
+import signal
 import sys
 from typing import List
 
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs, rundir, runtime
+from planet_tf import driver, envs, rundir, runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
+
+
+# Fields whose default needs a word of explanation in --help.
+_HELP = {'action_repeat': "Config value (default 0: the paper's action repeat "
+                          'of the task, App. A).'}
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """One absl flag per config field (default None: the preset decides)."""
   for field in dataclasses.fields(config_lib.Config):
     _DEFINE[type(field.default)](
-        field.name, None, f'Config value (default {field.default!r}).',
+        field.name, None, _HELP.get(
+            field.name, f'Config value (default {field.default!r}).'),
         flag_values=flag_values)
   flags.DEFINE_multi_string(
       'preset', ['paper'], 'Presets applied in order (comma-separated, or '
@@ -109,6 +116,12 @@ def main(argv) -> None:
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
   logdir = flags.FLAGS.logdir
+  try:  # Before anything is built or announced (Trainer checks it again).
+    rundir.check_writable(logdir)
+  except rundir.RunDirError as error:
+    sys.exit(f'Error: {error}')
+  # A scheduler's or a sweep's SIGTERM stops like Ctrl-C, saying how to go on.
+  signal.signal(signal.SIGTERM, _terminated)
   try:
     device = runtime.configure_tensorflow(flags.FLAGS.allow_cpu,
                                           flags.FLAGS.allow_tf32)
@@ -127,13 +140,32 @@ def main(argv) -> None:
       true_simulator.evaluate(config, logdir)
     else:
       training.train(config, logdir)
-  except (rundir.RunDirError, training.NonFiniteError, ValueError) as error:
+  except (rundir.RunDirError, training.NonFiniteError, ValueError,
+          driver.EnvFailedError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
+  except envs.EnvDiedError as error:  # At a test point: not redone.
+    sys.exit(f'Error: {error} Rerun the same command to resume from the '
+             'last checkpoint.')
+  except _Terminated:
+    print(_INTERRUPTED, file=sys.stderr)
+    sys.exit(128 + signal.SIGTERM)
   except OSError as error:  # A full disk, a directory made read-only.
     sys.exit(f'Error: {error}. Nothing partial was left: fix the cause and '
              'rerun the same command to resume from the last checkpoint.')
   except KeyboardInterrupt:
-    sys.exit('interrupted: rerun the same command to resume.')
+    sys.exit(_INTERRUPTED)
+
+
+_INTERRUPTED = 'interrupted: rerun the same command to resume.'
+
+
+class _Terminated(BaseException):
+  """SIGTERM arrived; unwinds like KeyboardInterrupt (files, processes)."""
+
+
+def _terminated(signum, frame) -> None:
+  del signum, frame
+  raise _Terminated()
 
 
 if __name__ == '__main__':

@@ -182,8 +182,9 @@ class Trainer:
     with self.progress.phase(f'collect {task}',
                              driver.agent_steps(config, task)) as tick:
       episode = driver.run_episode(
-          self.envs[task], self._collect_policy(index),
-          driver.episode_seed(config, Phase.COLLECT, index), tick)
+          self.envs[task], None,
+          driver.episode_seed(config, Phase.COLLECT, index), tick,
+          make_act=lambda: self._collect_policy(index))  # Fresh per redo.
     row['collect_seconds'] = time.time() - start
     self.replay.add(episode, index)
     row['train_return'] = float(episode['reward'].sum())

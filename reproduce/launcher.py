@@ -68,6 +68,24 @@ class Interrupted(Exception):
     self.outcomes = outcomes
 
 
+def die_with_parent_preexec() -> Optional[Callable[[], None]]:
+  """A Popen `preexec_fn` that makes the child receive SIGTERM when this
+  process dies, even by SIGKILL (Linux `PR_SET_PDEATHSIG`), so a sweep
+  killed by a scheduler leaves no training run behind; the run stops as
+  on Ctrl-C and closes its environment processes. None off Linux."""
+  if not sys.platform.startswith('linux'):
+    return None
+  import ctypes  # pylint: disable=import-outside-toplevel
+  libc = ctypes.CDLL(None, use_errno=True)  # Loaded before any fork.
+  parent = os.getpid()
+
+  def preexec() -> None:
+    libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1: PR_SET_PDEATHSIG.
+    if os.getppid() != parent:  # The sweep died before prctl took effect.
+      os.kill(os.getpid(), signal.SIGTERM)
+  return preexec
+
+
 def _signal_group(process: subprocess.Popen, signum: int) -> None:
   """Sends `signum` to the process group `process` leads (its own)."""
   try:
@@ -85,6 +103,7 @@ class Children:
     self._lock = threading.Lock()
     self._running: set = set()
     self.signum: Optional[int] = None
+    self._preexec = die_with_parent_preexec()
 
   def start(self, command: Sequence[str], log: IO[bytes], cwd: str,
             env: Mapping[str, str]) -> Optional[subprocess.Popen]:
@@ -95,7 +114,7 @@ class Children:
       process = subprocess.Popen(
           list(command), stdin=subprocess.DEVNULL, stdout=log,
           stderr=subprocess.STDOUT, cwd=cwd, env=dict(env),
-          start_new_session=True)
+          start_new_session=True, preexec_fn=self._preexec)
       self._running.add(process)
       return process
 

@@ -68,14 +68,17 @@ def main(argv) -> Optional[int]:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logdir, budget, _ = _logdir_and_budget(FLAGS)
-  stored = rundir.read_config(logdir) or {}
+  try:
+    stored = rundir.read_config(logdir) or {}
+  except rundir.RunDirError as error:
+    sys.exit(f'Error: {error}')
   task = stored.get('task', FLAGS.task)
   stem = os.path.join(FLAGS.results_dir,
                       common.output_name(f'openloop_{task}', budget))
   print(f'Restoring {logdir} ...', flush=True)
   try:
     paths = openloop_figure(logdir, stem, budget, FLAGS.sequences)
-  except ValueError as error:
+  except (ValueError, rundir.RunDirError) as error:  # No checkpoint, no run.
     sys.exit(f'Error: {error}')
   print('Wrote ' + ', '.join(paths), flush=True)
   return 0

@@ -1,0 +1,243 @@
+"""Faults a long run meets (issue 27): a run is never changed or discarded
+quietly. Each test fails without its fix."""
+
+import glob
+import os
+
+import pytest
+
+from planet_tf import rundir, training
+
+
+def _finished_run(tmp_path, tiny_config, fake_env):
+  logdir = str(tmp_path / 'run')
+  config = tiny_config.replace(test_episodes=0)
+  training.Trainer(config, logdir, fake_env).run()  # Checkpoints 1..3.
+  return logdir, config
+
+
+def _listing(logdir):
+  return sorted(os.path.relpath(path, logdir) for path in glob.glob(
+      os.path.join(logdir, '**'), recursive=True)
+      if os.path.isfile(path) and not path.endswith('.lock'))
+
+
+def test_mismatched_checkpoint_is_refused_and_left_in_place(
+    tmp_path, tiny_config, fake_env):
+  logdir, config = _finished_run(tmp_path, tiny_config, fake_env)
+  # An old run (no stored config with its checkpoints) lost config.json.
+  os.remove(os.path.join(logdir, rundir.CONFIG_FILE))
+  os.remove(os.path.join(logdir, rundir.CHECKPOINT_CONFIG))
+  before = _listing(logdir)
+  with pytest.raises(rundir.RunDirError, match='does not match this model'):
+    training.Trainer(config.replace(deter_size=20), logdir, fake_env)
+  assert _listing(logdir) == before  # Nothing moved to discarded/.
+  trainer = training.Trainer(config, logdir, fake_env)
+  assert int(trainer.episodes_done) == 3  # The newest checkpoint.
+  trainer.close()
+
+
+def test_lost_config_json_is_checked_against_the_checkpoint_copy(
+    tmp_path, tiny_config, fake_env):
+  logdir, config = _finished_run(tmp_path, tiny_config, fake_env)
+  os.remove(os.path.join(logdir, rundir.CONFIG_FILE))
+  with pytest.raises(rundir.RunDirError, match=r'batch_size: 3 -> 2.*'
+                     r'horizon: 3 -> 2.*checkpoints'):
+    training.Trainer(config.replace(batch_size=2, horizon=2), logdir,
+                     fake_env)
+  assert rundir.read_config(logdir) is None  # Nothing claimed.
+  trainer = training.Trainer(config, logdir, fake_env)
+  trainer.close()
+  assert rundir.read_config(logdir) == config.to_dict()  # Restored.
+
+
+def test_episodes_without_any_checkpoint_are_refused_not_discarded(
+    tmp_path, tiny_config, fake_env):
+  logdir, config = _finished_run(tmp_path, tiny_config, fake_env)
+  for path in glob.glob(os.path.join(logdir, 'checkpoints', 'ckpt-*')):
+    os.remove(path)
+  before = _listing(logdir)
+  with pytest.raises(rundir.RunDirError,
+                     match=r'no checkpoint.*Restore the checkpoints.*new '
+                     r'--logdir'):
+    training.Trainer(config, logdir, fake_env)
+  assert _listing(logdir) == before
+  assert not os.path.exists(os.path.join(logdir, rundir.DISCARDED))
+
+
+def test_repeated_task_and_negative_action_repeat_are_one_line_each(
+    tiny_config):
+  from planet_tf import config as config_lib
+  with pytest.raises(ValueError, match='more than once') as error:
+    config_lib.validate(tiny_config.replace(
+        task='cartpole_swingup,cartpole_swingup'))
+  assert str(error.value).count('\n') == 1
+  with pytest.raises(ValueError) as error:
+    config_lib.validate(tiny_config.replace(action_repeat=-1))
+  assert str(error.value).count('\n') == 1 and 'frames' not in str(error.value)
+
+
+def test_help_says_action_repeat_zero_is_the_papers_value():
+  from absl import flags
+  from planet_tf import train
+  values = flags.FlagValues()
+  train.define_flags(values)
+  assert "paper's action repeat" in values['action_repeat'].help
+
+
+# Environment faults: a real environment child killed or frozen.
+
+def _random_policy(action_size):
+  import numpy as np
+  rng = np.random.default_rng(0)
+  return lambda frame: rng.uniform(-1, 1, action_size).astype(np.float32)
+
+
+def _faulty(env, signum, times):
+  """make_act for run_episode: the policy signals the child at its first
+  step, on the first `times` tries."""
+  tries = []
+
+  def make_act():
+    tries.append(1)
+    act = _random_policy(env.action_size)
+    if len(tries) > times:
+      return act
+
+    def faulty(frame):
+      os.kill(env._process.pid, signum)  # pylint: disable=protected-access
+      return act(frame)
+    return faulty
+  return make_act
+
+
+@pytest.mark.parametrize('signum', ['SIGKILL', 'SIGSTOP'])
+def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
+    signum, caplog):
+  import signal
+  import numpy as np
+  from planet_tf import driver, envs
+  env = envs.ProcessEnv('cartpole_swingup', 8, episode_length=40, timeout=3)
+  try:
+    clean = driver.run_episode(env, None, 5,
+                               make_act=lambda: _random_policy(1))
+    with caplog.at_level('WARNING'):
+      redone = driver.run_episode(
+          env, None, 5, make_act=_faulty(env, getattr(signal, signum), 1))
+    assert ('exit code -9' if signum == 'SIGKILL' else 'did not answer') in (
+        caplog.text)
+    for key in clean:  # Redone from its seed with a fresh policy.
+      np.testing.assert_array_equal(clean[key], redone[key])
+    with pytest.raises(driver.EnvFailedError, match='rerun the same command'):
+      driver.run_episode(env, None, 5, make_act=_faulty(
+          env, getattr(signal, signum), driver.ENV_RETRIES + 1))
+  finally:
+    env.close()
+
+
+# A sweep killed hard leaves no run behind.
+
+def _descendants(pid):
+  parents = {}
+  for name in os.listdir('/proc'):
+    if name.isdigit():
+      try:
+        with open(f'/proc/{name}/stat') as file:
+          parent = int(file.read().rsplit(')', 1)[1].split()[1])
+      except (OSError, ValueError, IndexError):
+        continue
+      parents.setdefault(parent, []).append(int(name))
+  found, todo = [], [pid]
+  while todo:
+    children = parents.get(todo.pop(), [])
+    found.extend(children)
+    todo.extend(children)
+  return found
+
+
+def _alive(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as file:
+      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny):
+  import signal
+  import subprocess
+  import sys
+  import time
+  from planet_tf import runtime
+  from reproduce import common
+  overrides = [f'--{key}={value}' for key, value in
+               dict(tiny, total_episodes=50).items() if key != 'task']
+  sweep = subprocess.Popen(
+      [sys.executable, os.path.join(common.REPO_ROOT, 'reproduce',
+                                    'table1.py'),
+       '--budget=debug', '--seeds=1', '--tasks=cheetah_run',
+       f'--runs_dir={tmp_path / "runs"}', '--', *overrides],
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+      env=runtime.child_env())
+  tree = []
+  try:
+    deadline = time.time() + 60
+    while len(tree) < 2:  # planet_tf.train and its environment process.
+      assert time.time() < deadline and sweep.poll() is None
+      time.sleep(1)
+      tree = _descendants(sweep.pid)
+    time.sleep(2)
+    tree = _descendants(sweep.pid)
+    sweep.kill()
+    sweep.wait(timeout=10)
+    deadline = time.time() + 30
+    while [pid for pid in tree if _alive(pid)] and time.time() < deadline:
+      time.sleep(0.5)
+    assert [pid for pid in tree if _alive(pid)] == []
+  finally:
+    for pid in [sweep.pid] + tree:  # Only what this test started.
+      if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_openloop_on_a_run_without_checkpoints_is_one_line(tmp_path):
+  import subprocess
+  import sys
+  from planet_tf import runtime
+  from reproduce import common
+  result = subprocess.run(
+      [sys.executable, os.path.join(common.REPO_ROOT, 'reproduce',
+                                    'openloop.py'),
+       f'--runs_dir={tmp_path}', f'--results_dir={tmp_path / "out"}'],
+      capture_output=True, text=True, timeout=120, env=runtime.child_env())
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith('Error: ')
+  assert 'Traceback' not in result.stderr, result.stderr
+
+
+def test_sigterm_to_a_training_run_prints_how_to_resume(tmp_path, tiny):
+  import signal
+  import subprocess
+  import sys
+  import time
+  from planet_tf import runtime
+  logdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'planet_tf.train', f'--logdir={logdir}',
+       *[f'--{key}={value}' for key, value in
+         dict(tiny, total_episodes=50).items()]],
+      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+      env=runtime.child_env())
+  try:
+    deadline = time.time() + 60
+    while not (logdir / 'metrics.jsonl').exists():  # Training is under way.
+      assert time.time() < deadline and process.poll() is None
+      time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 143
+  assert stderr.strip().splitlines()[-1] == (
+      'interrupted: rerun the same command to resume.')
