@@ -345,7 +345,12 @@ def load_groups(sweep: Sweep, script: str,
   if not aggregate.has_metrics(groups):
     fail(common.find_metrics_hint(sweep.runs, flags.FLAGS.runs_dir, script,
                                   launched=any(not o.skipped for o in launched)))
-  print('Runs:\n' + describe_groups(groups), flush=True)
+  # Runs only shown (e.g. the true simulator's row) are listed once they
+  # hold metrics: a sweep that did not ask for them does not announce them.
+  launched_runs = set(sweep.runs)
+  listed = {key: group for key, group in groups.items()
+            if group.rows or any(run in launched_runs for run in group.runs)}
+  print('Runs:\n' + describe_groups(listed), flush=True)
   return groups
 
 

@@ -148,6 +148,9 @@ def test_table1_script_quotes_the_paper_and_labels_measured_rows(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(os.listdir(results)) == [
       'table1_cpu.csv', 'table1_cpu.json', 'table1_cpu.md']
+  # Not asked for (no --true_simulator) and without metrics: not listed.
+  listed = result.stdout.split('Runs:')[1].split('Wrote')[0]
+  assert variant in listed and 'true_simulator' not in listed
   rows = list(csv.DictReader(open(results / 'table1_cpu.csv')))
   by_method = {row['method']: row for row in rows}
   assert by_method['D4PG']['source'] == 'quoted from the paper'
