@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from absl import logging
@@ -79,12 +79,29 @@ def load_episode(path: str) -> Episode:
   return episode
 
 
+def _check_spec(episode: Episode, spec, path: str) -> None:
+  """Raises ValueError naming `path` if `episode` does not match `spec`."""
+  if spec is None:
+    return
+  frame, action_size = tuple(spec[0]), int(spec[1])
+  got = (tuple(episode['image'].shape[1:]), episode['action'].shape[1])
+  if got != (frame, action_size):
+    raise ValueError(
+        f'Episode file {path} does not match this run: frames {got[0]} and '
+        f'action size {got[1]}, expected {frame} and {action_size}')
+
+
 class Replay:
   """All episodes of one run directory, in memory, with chunk sampling."""
 
   def __init__(self, directory: str, limit: Optional[int] = None,
-               logdir: Optional[str] = None, read_only: bool = False):
+               logdir: Optional[str] = None, read_only: bool = False,
+               spec: Optional[Tuple[Tuple[int, ...], int]] = None):
     """Loads the episodes of `directory`.
+
+    `spec` (frame shape, action size): an episode whose arrays do not match
+    it is treated as a corrupt file (another run's episode cannot train this
+    model).
 
     Without `logdir`, a corrupt or out-of-sequence file raises ValueError.
     With `logdir` (the run directory), corrupt files and files with an index
@@ -119,6 +136,7 @@ class Replay:
         continue
       try:
         episode = load_episode(path)
+        _check_spec(episode, spec, path)
       except ValueError as error:
         if logdir is None:
           raise

@@ -116,8 +116,10 @@ class Trainer:
     if number is not None:
       logging.info('Restored checkpoint %d (episode %d, update %d).', number,
                    episodes, int(self.optimizer.iterations))
+    size = self.config.image_size
     self.replay = Replay(os.path.join(self.logdir, rundir.EPISODES_DIR),
-                         limit=episodes, logdir=self.logdir)
+                         limit=episodes, logdir=self.logdir,
+                         spec=((size, size, 3), self.action_size))
     if episodes and not len(self.replay):
       raise rundir.RunDirError(
           f'The checkpoint counts {episodes} episodes but '

@@ -69,3 +69,16 @@ def test_read_only_readers_leave_files_being_written_alone(tmp_path):
   (tmp_path / '000001-5.npz.tmp').write_bytes(b'being written')
   store = replay.Replay(str(tmp_path), read_only=True)
   assert len(store) == 1 and (tmp_path / '000001-5.npz.tmp').exists()
+
+
+def test_an_episode_of_another_shape_is_set_aside_with_a_warning(tmp_path,
+                                                                 caplog):
+  episodes, logdir = str(tmp_path / 'episodes'), str(tmp_path)
+  replay.save_episode(episodes, 0, _episode(5))
+  small = _episode(5)
+  small['image'] = small['image'][:, :32, :32]  # A 32x32 run's episode.
+  replay.save_episode(episodes, 1, small)
+  store = replay.Replay(episodes, logdir=logdir, spec=((64, 64, 3), 2))
+  assert store.indices == [0]
+  assert os.listdir(tmp_path / 'discarded' / 'episodes') == ['000001-5.npz']
+  assert 'does not match this run' in caplog.text and '000001-5' in caplog.text
