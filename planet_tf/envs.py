@@ -102,6 +102,30 @@ def check_rendering() -> None:
                                 os.environ.get('WAYLAND_DISPLAY')):
     raise ValueError('MUJOCO_GL=glfw needs a display and none is set: use '
                      'MUJOCO_GL=egl to render without one.')
+  _render_one_frame_in_child(backend)
+
+
+# A one-body model: enough for MuJoCo to open a context and draw a frame.
+_PROBE = ('import mujoco; m = mujoco.MjModel.from_xml_string("<mujoco><worldbody>'
+          '<geom size=\'1\'/></worldbody></mujoco>"); r = mujoco.Renderer(m, 8, 8); '
+          'd = mujoco.MjData(m); r.update_scene(d); r.render(); print("ok")')
+
+
+def _render_one_frame_in_child(backend: str, timeout: float = 60.0) -> None:
+  """Renders one frame in a child process, as environments run (a renderer
+  that fails can take its process down); raises ValueError naming the fix."""
+  try:
+    result = subprocess.run([sys.executable, '-c', _PROBE],
+                            capture_output=True, text=True, timeout=timeout)
+    failed = result.returncode != 0 or 'ok' not in result.stdout
+    cause = (result.stderr.strip().splitlines() or ['no output'])[-1]
+  except subprocess.TimeoutExpired:
+    failed, cause = True, f'no frame within {timeout:.0f} s'
+  if failed:
+    others = ' or '.join(f'MUJOCO_GL={b}' for b in ('egl', 'osmesa')
+                         if b != backend)
+    raise ValueError(f'MUJOCO_GL={backend} cannot render here ({cause[:200]}): '
+                     f'try {others}, or run scripts/setup.sh to install EGL.')
 
 
 def _suite_tasks_in_child() -> list:

@@ -241,3 +241,22 @@ def test_sigterm_to_a_training_run_prints_how_to_resume(tmp_path, tiny):
   assert process.returncode == 143
   assert stderr.strip().splitlines()[-1] == (
       'interrupted: rerun the same command to resume.')
+
+
+def test_a_renderer_that_cannot_render_is_one_line_before_any_file(tmp_path):
+  # Issue 27, 10: libEGL is installed but no EGL vendor can be loaded; the
+  # pre-check renders one frame in a child and stops in one line.
+  import subprocess
+  import sys
+  logdir = tmp_path / 'run'
+  env = dict(os.environ, MUJOCO_GL='egl',
+             __EGL_VENDOR_LIBRARY_FILENAMES='/nonexistent.json')
+  result = subprocess.run(
+      [sys.executable, '-m', 'planet_tf.train', '--preset=debug',
+       f'--logdir={logdir}'], env=env, capture_output=True, text=True,
+      timeout=120)
+  assert result.returncode == 1
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('Error: MUJOCO_GL=egl cannot '
+                                                 'render here'), lines
+  assert 'MUJOCO_GL=osmesa' in lines[0] and not logdir.exists()
