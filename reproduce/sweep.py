@@ -121,16 +121,39 @@ def _flag_problems() -> List[str]:
 
 def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
                                                     List[str]]:
-  """The resolved configs of the unfinished runs, and every problem."""
-  todo, problems = [], []
+  """The resolved configs of the unfinished runs, and every problem: among
+  them each existing run (finished or not) whose stored config.json differs
+  from what this sweep would run, with every difference."""
+  todo, stored, problems = [], {}, []
   for run in runs:
+    logdir = run.logdir(flags.FLAGS.runs_dir)
     try:
-      if not rundir.is_finished(run.logdir(flags.FLAGS.runs_dir)):
+      if not rundir.is_finished(logdir):
         todo.append(run)
+      config = rundir.read_config(logdir)
     except rundir.RunDirError as error:
       problems.append(str(error))
-  configs, config_problems = common.resolve_configs(todo)
-  return configs, problems + config_problems
+      continue
+    if config is not None:
+      stored[run] = config
+  configs, config_problems = common.resolve_configs(
+      list(dict.fromkeys(todo + list(stored))))
+  for run, config in stored.items():
+    if run in configs:
+      problems.extend(_stored_config_problem(run, config, configs[run]))
+  return ({run: configs[run] for run in todo if run in configs},
+          problems + config_problems)
+
+
+def _stored_config_problem(run: Run, stored: dict, config: Config) -> List[str]:
+  """One line if the run directory of `run` holds another config."""
+  changes = rundir.config_changes(stored, config)
+  if not changes:
+    return []
+  details = ', '.join(f'{key}: {old!r} (stored) vs {new!r}'
+                      for key, (old, new) in sorted(changes.items()))
+  return [f'{run.logdir(flags.FLAGS.runs_dir)} holds a run made with another '
+          f'config ({details}): use another --runs_dir, or move it away.']
 
 
 def build(argv: Sequence[str], variants: Sequence[Tuple[str, ...]],

@@ -126,6 +126,26 @@ def test_reference_figures_are_read_from_the_timings_data_file():
   assert doubled.plan == base.plan
 
 
+def test_existing_runs_made_with_another_config_are_listed_before_launch(
+    tmp_path):
+  # Issue 27, 8: a finished run of another batch size is not counted as
+  # finished, an unfinished one of another horizon does not pass --dry_run.
+  runs = str(tmp_path / 'runs')
+  for task, changes, done in (('cheetah_run', {'batch_size': 8}, 4),
+                              ('walker_walk', {'horizon': 6}, 1)):
+    run = Run(task, 1, ('rssm',), 'debug')
+    config = dict(_config(run), **changes)
+    _write_run(run.logdir(runs), _timed_rows(config, done, 1, 1, 1), config)
+  before = sorted(os.walk(runs))
+  result = _script('table1.py', '--dry_run', '--budget=debug', '--seeds=1',
+                   '--tasks=cheetah_run,walker_walk', f'--runs_dir={runs}')
+  assert result.returncode == 1
+  assert 'batch_size: 8 (stored) vs 4' in result.stderr
+  assert 'horizon: 6 (stored) vs 4' in result.stderr
+  assert 'Already finished' not in result.stdout
+  assert sorted(os.walk(runs)) == before  # Nothing created.
+
+
 def _estimate_hours(stdout):
   match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
                     stdout)
