@@ -71,6 +71,23 @@ def check_writable(logdir: str) -> None:
         'permissions or free disk space, or pick another --logdir.') from error
 
 
+def lock_holder(logdir: str) -> Optional[str]:
+  """The PID (as written) of the process that holds `logdir`'s lock, or
+  None if no process holds it (a lock file left by a process that ended
+  does not count). Takes and releases the lock to find out."""
+  path = os.path.join(logdir, LOCK_NAME)
+  if not os.path.exists(path):
+    return None
+  with open(path, 'a+') as file:
+    try:
+      fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      file.seek(0)
+      return file.read().strip() or 'unknown'
+    fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+  return None
+
+
 def lock(logdir: str) -> IO[str]:
   """Locks `logdir` for this process; returns the open lock file to keep.
 

@@ -33,14 +33,8 @@ RANDOM_COLOR, PAPER_COLOR, TEST_COLOR = '#7f7f7f', '#000000', '#1f77b4'
 
 
 def holder_alive(logdir: str) -> bool:
-  """Whether the process named in the run's lock file still exists (Linux:
-  /proc). The lock file keeps the PID of its last holder after it exits."""
-  try:
-    with open(os.path.join(logdir, rundir.LOCK_NAME)) as file:
-      pid = int(file.read().strip())
-  except (OSError, ValueError):
-    return False
-  return os.path.exists(f'/proc/{pid}')
+  """Whether a process holds the run's lock now (`rundir.lock_holder`)."""
+  return rundir.lock_holder(logdir) is not None
 
 
 def run_status(logdir: str, rows: List[dict], total: Optional[int]) -> str:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import (IO, Callable, Iterator, List, Mapping, Optional,
+from typing import (IO, Callable, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
 
 import numpy as np
@@ -35,6 +35,7 @@ from planet_tf import devices, rundir, runtime
 from reproduce import common
 from reproduce.common import Run
 
+ON_LOCKED = ('skip', 'wait')
 LAUNCHERS = ('local', 'ray')
 # How often a running run's metrics.jsonl is read for progress lines.
 POLL_SECONDS = 5.0
@@ -52,6 +53,7 @@ class Outcome:
   skipped: bool = False
   seconds: float = 0.0
   interrupted: bool = False
+  held_by: Optional[str] = None  # Skipped: the PID using its directory.
 
   @property
   def ok(self) -> bool:
@@ -341,6 +343,8 @@ def _run_local(run: Run, runs_dir: str, children: Children,
                log: Callable[[str], None], poll_seconds: float,
                slots: Optional[queue.Queue] = None) -> Outcome:
   logdir = run.logdir(runs_dir)
+  if not _wait_for_lock(logdir, children, log, poll_seconds):
+    return Outcome(run, logdir, 0, skipped=True, interrupted=True)
   start = time.time()
   if children.signum is None:
     common.write_run_spec(run, runs_dir)
@@ -357,6 +361,32 @@ def _run_local(run: Run, runs_dir: str, children: Children,
   stopped = children.signum is not None
   return Outcome(run, logdir, -children.signum if code is None else code,
                  seconds=time.time() - start, interrupted=stopped and code != 0)
+
+
+def _wait_for_lock(logdir: str, children: Children,
+                   log: Callable[[str], None], poll_seconds: float) -> bool:
+  """Waits while another process holds the run's lock (--on_locked=wait);
+  False if the sweep was stopped meanwhile."""
+  holder = rundir.lock_holder(logdir)
+  if holder is not None:
+    log(f'{logdir} is in use by PID {holder}: waiting for it to end.')
+  while holder is not None:
+    if children.signum is not None:
+      return False
+    time.sleep(poll_seconds)
+    holder = rundir.lock_holder(logdir)
+  return True
+
+
+def held_runs(runs: Sequence[Run], runs_dir: str) -> Dict[Run, str]:
+  """run -> PID of the process holding its run directory, for the runs
+  another process (a training run, an earlier sweep's child) is using."""
+  held = {}
+  for run in runs:
+    holder = rundir.lock_holder(run.logdir(runs_dir))
+    if holder is not None:
+      held[run] = holder
+  return held
 
 
 def _slot_queue(gpus: Optional[Sequence[str]], gpus_per_run: Optional[float],
@@ -383,21 +413,34 @@ def launch_local(runs: Sequence[Run], runs_dir: str, parallel: int = 1,
                  log: Callable[[str], None] = _print,
                  poll_seconds: float = POLL_SECONDS,
                  gpus_per_run: Optional[float] = None,
-                 gpus: Optional[Sequence[str]] = None) -> List[Outcome]:
+                 gpus: Optional[Sequence[str]] = None,
+                 on_locked: str = 'skip') -> List[Outcome]:
   """Runs every unfinished run here, `parallel` processes at a time.
 
   gpus_per_run: GPUs per run (0.25: four runs share a GPU); None: one per
   run where `nvidia-smi -L` lists GPUs (`gpus`, their indices, overrides
   it), else none. Each run gets its GPU(s) round-robin (`gpu_slots`,
   `gpu_env`), and no more runs go at once than fit.
+  on_locked: what to do with a run whose directory another process holds:
+  'skip' it (named, with the PID) or 'wait' for that process to end.
   Raises Interrupted after SIGINT or SIGTERM, once the runs have stopped.
   """
   if parallel < 1:
     raise ValueError(f'--parallel must be at least 1, got {parallel}.')
+  if on_locked not in ON_LOCKED:
+    raise ValueError(f"Unknown --on_locked '{on_locked}': skip or wait.")
   slots, parallel = _slot_queue(gpus, gpus_per_run, parallel, log)
   todo = pending(runs, runs_dir)
   outcomes = [Outcome(run, run.logdir(runs_dir), 0, skipped=True)
               for run in runs if run not in todo]
+  if on_locked == 'skip':
+    for run, holder in held_runs(todo, runs_dir).items():
+      log(f'Skipped {run.logdir(runs_dir)}: in use by PID {holder} (another '
+          'sweep or training run). Rerun when it ends, or pass '
+          '--on_locked=wait.')
+      todo.remove(run)
+      outcomes.append(Outcome(run, run.logdir(runs_dir), 0, skipped=True,
+                              held_by=holder))
   log(f'{len(runs)} runs: {len(outcomes)} finished already, {len(todo)} to '
       f'run here, {parallel} at a time.')
   children = Children()
@@ -545,7 +588,8 @@ def _ray_outcome(ray, ref, run: Run, runs_dir: str, stopping: bool,
 def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
            parallel: int = 1, ray_address: Optional[str] = None,
            log: Callable[[str], None] = _print,
-           gpus_per_run: Optional[float] = None) -> List[Outcome]:
+           gpus_per_run: Optional[float] = None,
+           on_locked: str = 'skip') -> List[Outcome]:
   """Runs the sweep with the chosen launcher; see launch_local, launch_ray."""
   missing = unknown_presets(pending(runs, runs_dir))
   if missing:
@@ -555,7 +599,7 @@ def launch(runs: Sequence[Run], runs_dir: str, launcher: str = 'local',
         'checkout that has them, or --aggregate_only to plot existing runs.')
   if launcher == 'local':
     return launch_local(runs, runs_dir, parallel, log,
-                        gpus_per_run=gpus_per_run)
+                        gpus_per_run=gpus_per_run, on_locked=on_locked)
   if launcher == 'ray':
     return launch_ray(runs, runs_dir, ray_address, gpus_per_run=gpus_per_run,
                       log=log)
@@ -567,10 +611,16 @@ def summarize(outcomes: Sequence[Outcome]) -> str:
   """One line: how many ran, were skipped, failed (with their logs)."""
   failed = [o for o in outcomes if not o.ok and not o.interrupted]
   stopped = sum(o.interrupted for o in outcomes)
-  text = (f'{len(outcomes)} runs: {sum(o.skipped for o in outcomes)} were '
+  held = [o for o in outcomes if o.held_by is not None]
+  finished = sum(o.skipped and o.held_by is None and not o.interrupted
+                 for o in outcomes)
+  text = (f'{len(outcomes)} runs: {finished} were '
           f'already finished, {sum(o.ok and not o.skipped for o in outcomes)} '
           f'ran now, {len(failed)} failed'
           + (f', {stopped} interrupted.' if stopped else '.'))
+  if held:
+    text += (f' {len(held)} skipped, in use by another process: '
+             + ', '.join(f'{o.logdir} (PID {o.held_by})' for o in held) + '.')
   if failed:
     text += ' See: ' + ', '.join(o.logdir + '.log' for o in failed)
   return text

@@ -53,6 +53,10 @@ def define_flags(seeds: int = 5) -> None:
                     'task per run on a Ray cluster (--ray_address).')
   flags.DEFINE_integer('parallel', 1, 'Local launcher: runs at a time '
                        '(at most as many as fit on the GPUs).')
+  flags.DEFINE_enum('on_locked', 'skip', list(launcher.ON_LOCKED),
+                    'Local launcher: a run whose directory another process '
+                    'holds (an earlier sweep\'s run, a training run) is '
+                    'skipped, named with its PID, or waited for.')
   flags.DEFINE_float('gpus_per_run', None, 'GPUs per run, a fraction allowed '
                      '(0.25: four runs share a GPU); default one per run '
                      'where `nvidia-smi -L` lists GPUs, else 0. Local: each '
@@ -341,7 +345,8 @@ def launch(sweep: Sweep) -> List[launcher.Outcome]:
   try:
     outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
                                FLAGS.parallel, FLAGS.ray_address,
-                               gpus_per_run=FLAGS.gpus_per_run)
+                               gpus_per_run=FLAGS.gpus_per_run,
+                               on_locked=FLAGS.on_locked)
   except launcher.Interrupted as stop:
     print(launcher.summarize(stop.outcomes), flush=True)
     print(f'{signal.Signals(stop.signum).name}: interrupted: rerun the same '

@@ -32,7 +32,7 @@ def _write_run(logdir, rows, total=40, pid=None, extra_line=''):
                       json.dumps({'total_episodes': total}).encode())
   text = ''.join(json.dumps(row) + '\n' for row in rows) + extra_line
   rundir.write_atomic(os.path.join(logdir, 'metrics.jsonl'), text.encode())
-  if pid is not None:
+  if pid is not None:  # The PID of a process that has ended: no lock held.
     rundir.write_atomic(os.path.join(logdir, '.lock'), str(pid).encode())
 
 
@@ -42,11 +42,13 @@ def runs_dir(tmp_path):
   root = tmp_path / 'runs' / 'cpu' / 'rssm'
   _write_run(str(root / 'cheetah_run' / 'seed1'), _rows(40),
              extra_line='{"episode": 41, "train_ret\n')  # Cut off: skipped.
-  _write_run(str(root / 'cartpole_swingup' / 'seed1'), _rows(5), pid=os.getpid())
+  _write_run(str(root / 'cartpole_swingup' / 'seed1'), _rows(5))
+  held = rundir.lock(str(root / 'cartpole_swingup' / 'seed1'))  # Running.
   _write_run(str(root / 'walker_walk' / 'seed1'), _rows(12), pid=2**22 + 7)
   random = tmp_path / 'random_policy.json'
   rundir.write_atomic(str(random), json.dumps({'tasks': RANDOM}).encode())
-  return tmp_path
+  yield tmp_path
+  held.close()
 
 
 def test_figure_and_its_numbers(runs_dir):
@@ -93,7 +95,11 @@ def test_run_status(tmp_path):
   assert curves.run_status(logdir, _rows(40), 40) == 'finished'
   assert curves.run_status(logdir, _rows(3), 40).startswith('stopped at 3/40')
   rundir.write_atomic(os.path.join(logdir, '.lock'), str(os.getpid()).encode())
+  # A lock file alone (its process gone, its PID reused) is not a run.
+  assert curves.run_status(logdir, _rows(3), 40).startswith('stopped at 3/40')
+  held = rundir.lock(logdir)
   assert curves.run_status(logdir, _rows(3), 40) == 'running: 3/40 episodes'
+  held.close()
 
 
 
