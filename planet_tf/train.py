@@ -132,6 +132,7 @@ def main(argv) -> None:
   # logger our progress lines use: keep its warnings, drop its INFO.
   std_logging.getLogger('absl').addFilter(_QuietTensorFlowInfo())
   from planet_tf import training, true_simulator  # Import TensorFlow.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   config = config_lib.for_device(config)  # config.json holds the values.
   logging.info('Config in %s (differs from the paper in: %s).',
                f'{logdir}/{rundir.CONFIG_FILE}', _changed_summary(config))
@@ -146,6 +147,10 @@ def main(argv) -> None:
   except envs.EnvDiedError as error:  # At a test point: not redone.
     sys.exit(f'Error: {error} Rerun the same command to resume from the '
              'last checkpoint.')
+  except MemoryError:  # Host memory (a batch NumPy could not allocate).
+    sys.exit(_out_of_memory(config, 'host memory'))
+  except tf.errors.ResourceExhaustedError:  # TensorFlow's device.
+    sys.exit(_out_of_memory(config, "the device's memory"))
   except _Terminated:
     print(_INTERRUPTED, file=sys.stderr)
     sys.exit(128 + signal.SIGTERM)
@@ -157,6 +162,17 @@ def main(argv) -> None:
 
 
 _INTERRUPTED = 'interrupted: rerun the same command to resume.'
+
+
+def _out_of_memory(config, where: str) -> str:
+  """One line: what did not fit, the flags that size it, how to go on."""
+  frames = config.batch_size * config.chunk_length
+  return (f'Error: out of {where} for a batch of --batch_size='
+          f'{config.batch_size} x --chunk_length={config.chunk_length} = '
+          f'{frames:,} frames (or --candidates={config.candidates} in '
+          'planning): lower --batch_size (or --chunk_length, --candidates). '
+          'A changed size is another config: start a new --logdir, or rerun '
+          'this one unchanged where more memory is free.')
 
 
 class _Terminated(BaseException):

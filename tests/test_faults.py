@@ -284,3 +284,20 @@ def test_a_sweep_skips_or_waits_for_a_run_another_process_holds(tmp_path):
                                    lines.append, poll_seconds=0.1)
   assert waited and rundir.lock_holder(run.logdir(runs_dir)) is None
   assert lines[-1].endswith('waiting for it to end.')
+
+
+def test_a_batch_that_does_not_fit_in_memory_is_one_line(tmp_path):
+  # Issue 27, 9: 200,000 x 25 frames (61 GB) cannot be allocated on any
+  # machine this runs on; NumPy refuses at once (no pages are touched).
+  import subprocess
+  import sys
+  result = subprocess.run(
+      [sys.executable, '-m', 'planet_tf.train', '--preset=debug',
+       '--task=cartpole_swingup', '--chunk_length=25', '--batch_size=200000',
+       '--test_episodes=0', f"--logdir={tmp_path / 'run'}"],
+      capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith('Error: out of host memory for a batch of '
+                         '--batch_size=200000 x --chunk_length=25'), last
+  assert 'Traceback' not in result.stderr
