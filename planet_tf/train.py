@@ -116,16 +116,16 @@ def main(argv) -> None:
   if not flags.FLAGS.logdir:
     sys.exit('Error: pass --logdir=<run directory> (rerun with it to resume).')
   logdir = flags.FLAGS.logdir
-  try:  # Before anything is built or announced (Trainer checks it again).
-    rundir.check_writable(logdir)
-  except rundir.RunDirError as error:
-    sys.exit(f'Error: {error}')
   # A scheduler's or a sweep's SIGTERM stops like Ctrl-C, saying how to go on.
   signal.signal(signal.SIGTERM, _terminated)
-  try:
+  try:  # A GPU the CUDA build cannot use stops before the run directory exists.
     device = runtime.configure_tensorflow(flags.FLAGS.allow_cpu,
                                           flags.FLAGS.allow_tf32)
   except runtime.DeviceError as error:
+    sys.exit(f'Error: {error}')
+  try:  # Before anything is built or announced (Trainer checks it again).
+    rundir.check_writable(logdir)
+  except rundir.RunDirError as error:
     sys.exit(f'Error: {error}')
   logging.info('%s', device)
   # TensorFlow logs an INFO line per checkpoint written through absl, the

@@ -48,7 +48,8 @@ def test_lost_config_json_is_checked_against_the_checkpoint_copy(
   assert rundir.read_config(logdir) is None  # Nothing claimed.
   trainer = training.Trainer(config, logdir, fake_env)
   trainer.close()
-  assert rundir.read_config(logdir) == config.to_dict()  # Restored.
+  # Restored: the config as the run resolved it ('auto' knobs as numbers).
+  assert rundir.read_config(logdir) == trainer.config.to_dict()
 
 
 def test_episodes_without_any_checkpoint_are_refused_not_discarded(
