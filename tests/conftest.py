@@ -131,3 +131,37 @@ def point_mass():
   target = np.array([0.6, -0.4], np.float32)
   reward_fn = lambda features: -tf.reduce_sum(tf.square(features - target), -1)
   return PointMass, reward_fn
+
+
+def _descendants(pid):
+  """Every live descendant of `pid` (Linux /proc)."""
+  parents = {}
+  for name in os.listdir('/proc'):
+    if name.isdigit():
+      try:
+        with open(f'/proc/{name}/stat') as file:
+          parent = int(file.read().rsplit(')', 1)[1].split()[1])
+      except (OSError, ValueError, IndexError):
+        continue
+      parents.setdefault(parent, []).append(int(name))
+  found, todo = [], [pid]
+  while todo:
+    children = parents.get(todo.pop(), [])
+    found.extend(children)
+    todo.extend(children)
+  return found
+
+
+def _alive(pid):
+  """Whether `pid` runs (a zombie does not)."""
+  try:
+    with open(f'/proc/{pid}/stat') as file:
+      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+@pytest.fixture
+def processes():
+  """Process-tree helpers over /proc: descendants(pid), alive(pid)."""
+  return types.SimpleNamespace(descendants=_descendants, alive=_alive)

@@ -138,33 +138,8 @@ def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
 
 # A sweep killed hard leaves no run behind.
 
-def _descendants(pid):
-  parents = {}
-  for name in os.listdir('/proc'):
-    if name.isdigit():
-      try:
-        with open(f'/proc/{name}/stat') as file:
-          parent = int(file.read().rsplit(')', 1)[1].split()[1])
-      except (OSError, ValueError, IndexError):
-        continue
-      parents.setdefault(parent, []).append(int(name))
-  found, todo = [], [pid]
-  while todo:
-    children = parents.get(todo.pop(), [])
-    found.extend(children)
-    todo.extend(children)
-  return found
-
-
-def _alive(pid):
-  try:
-    with open(f'/proc/{pid}/stat') as file:
-      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
-  except OSError:
-    return False
-
-
-def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny):
+def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny,
+                                                       processes):
   import signal
   import subprocess
   import sys
@@ -186,18 +161,18 @@ def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny):
     while len(tree) < 2:  # planet_tf.train and its environment process.
       assert time.time() < deadline and sweep.poll() is None
       time.sleep(1)
-      tree = _descendants(sweep.pid)
+      tree = processes.descendants(sweep.pid)
     time.sleep(2)
-    tree = _descendants(sweep.pid)
+    tree = processes.descendants(sweep.pid)
     sweep.kill()
     sweep.wait(timeout=10)
     deadline = time.time() + 30
-    while [pid for pid in tree if _alive(pid)] and time.time() < deadline:
+    while [pid for pid in tree if processes.alive(pid)] and time.time() < deadline:
       time.sleep(0.5)
-    assert [pid for pid in tree if _alive(pid)] == []
+    assert [pid for pid in tree if processes.alive(pid)] == []
   finally:
     for pid in [sweep.pid] + tree:  # Only what this test started.
-      if _alive(pid):
+      if processes.alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 

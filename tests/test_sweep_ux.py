@@ -259,36 +259,10 @@ def test_unknown_presets_are_reported_by_the_configs_they_resolve(tmp_path):
 
 # 3. and 4. Signals reach the runs and their environments; progress lines.
 
-def _descendants(pid):
-  parents = {}
-  for name in os.listdir('/proc'):
-    if name.isdigit():
-      try:
-        with open(f'/proc/{name}/stat') as file:
-          parent = int(file.read().rsplit(')', 1)[1].split()[1])
-      except (OSError, ValueError, IndexError):
-        continue
-      parents.setdefault(parent, []).append(int(name))
-  found, todo = [], [pid]
-  while todo:
-    children = parents.get(todo.pop(), [])
-    found.extend(children)
-    todo.extend(children)
-  return found
-
-
-def _alive(pid):
-  try:
-    with open(f'/proc/{pid}/stat') as file:
-      return file.read().rsplit(')', 1)[1].split()[0] != 'Z'
-  except OSError:
-    return False
-
-
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT],
                          ids=['SIGTERM', 'SIGINT'])
 def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum,
-                                                       tiny):
+                                                       tiny, processes):
   overrides = [f'--{key}={value}' for key, value in
                dict(tiny, total_episodes=50).items() if key != 'task']
   log = open(tmp_path / 'stderr', 'w+')
@@ -308,7 +282,7 @@ def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum,
       assert time.time() < deadline and sweep.poll() is None, (
           lines, open(tmp_path / 'stderr').read()[-2000:])
       time.sleep(0.5)
-    tree = _descendants(sweep.pid)
+    tree = processes.descendants(sweep.pid)
     assert len(tree) >= 2, tree  # planet_tf.train and environment processes.
     sweep.send_signal(signum)
     assert sweep.wait(timeout=30) == 128 + signum
@@ -316,10 +290,10 @@ def test_a_signal_stops_every_run_and_its_environments(tmp_path, signum,
     log.seek(0)
     assert ('interrupted: rerun the same command to resume'
             in log.read().splitlines()[-1])
-    assert [pid for pid in tree if _alive(pid)] == []
+    assert [pid for pid in tree if processes.alive(pid)] == []
   finally:
     for pid in [sweep.pid] + tree:  # Only what this test started.
-      if _alive(pid):
+      if processes.alive(pid):
         os.kill(pid, signal.SIGKILL)
   stdout = ''.join(lines)
   assert re.search(r'/cheetah_run/seed1: episode 1/50 \| train return -?\d',
