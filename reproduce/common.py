@@ -318,7 +318,8 @@ def reference_rates(budget: str, timings: Optional[dict] = None) -> Rates:
       source=source)
 
 
-def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
+def _samples(config: Mapping[str, object], row: dict,
+             timings: dict) -> Dict[str, float]:
   """What one metrics row measured, in the units of `Rates`."""
   tasks = config_lib.tasks(config)
   task = row.get('task') or tasks[0]
@@ -326,7 +327,7 @@ def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
   if config.get('planner') == 'true_simulator':
     if row.get('test_seconds') and config['test_episodes']:
       steps = config['test_episodes'] * agent_steps(config, task)
-      step = row['test_seconds'] / steps - env_step_seconds(task)
+      step = row['test_seconds'] / steps - env_step_seconds(task, timings)
       found['simulator'] = max(step, 0.0) / _plan_size(config)
     return found
   if 'loss' in row and row.get('train_seconds'):
@@ -336,12 +337,12 @@ def _samples(config: Mapping[str, object], row: dict) -> Dict[str, float]:
   if (round_ >= config['seed_episodes'] and row.get('collect_seconds') and
       config['collect_policy'] == 'planner'):
     step = (row['collect_seconds'] / agent_steps(config, task)
-            - env_step_seconds(task))
+            - env_step_seconds(task, timings))
     found['plan'] = max(step, 0.0) / _plan_size(config)
   if row.get('test_seconds') and config['test_episodes']:
     steps = config['test_episodes'] * sum(agent_steps(config, t) for t in tasks)
     env = config['test_episodes'] * sum(
-        agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+        agent_steps(config, t) * env_step_seconds(t, timings) for t in tasks)
     found['test'] = max(row['test_seconds'] - env, 0.0) / (
         steps * _plan_size(config))
   return found
@@ -352,9 +353,10 @@ def measured_rates(runs: Sequence[Tuple[Mapping[str, object], Sequence[dict]]],
   """Median rates over the metrics rows of runs, as (config, rows) pairs;
   `fallback`'s where the runs measured nothing of a kind."""
   samples: Dict[str, List[float]] = {}
+  timings = reference_timings()  # Read once, not once per row.
   for config, rows in runs:
     for row in rows:
-      for kind, value in _samples(config, row).items():
+      for kind, value in _samples(config, row, timings).items():
         samples.setdefault(kind, []).append(value)
   if not samples:
     return fallback
@@ -373,15 +375,17 @@ def remaining_seconds(config: Mapping[str, object], done: int,
   """(low, high) seconds of compute left for an unfinished run of `config`
   with `done` episodes collected; None without a figure (true simulator)."""
   tasks = config_lib.tasks(config)
+  timings = reference_timings()
+  run_start = _pair(timings['run_start']['seconds'])
   steps = sum(agent_steps(config, t) for t in tasks)
-  env = sum(agent_steps(config, t) * env_step_seconds(t) for t in tasks)
+  env = sum(agent_steps(config, t) * env_step_seconds(t, timings) for t in tasks)
   plan_size = _plan_size(config)
   if config['planner'] == 'true_simulator':
     if rates.simulator is None:
       return None
     return tuple(
         start + config['test_episodes'] * (env + steps * plan_size * rate)
-        for start, rate in zip(_pair(reference_timings()['run_start']['seconds']), rates.simulator))
+        for start, rate in zip(run_start, rates.simulator))
   rounds, seeds = int(config['total_episodes']), int(config['seed_episodes'])
   done_rounds = done // len(tasks)
   seed_left = max(0, seeds - done_rounds)
@@ -395,7 +399,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
       + trained * config['collect_interval'] * _update_size(config) * update
       + (seed_left + trained) * env + planned * steps * plan_size * plan
       + tests * config['test_episodes'] * (env + steps * plan_size * test)
-      for start, update, plan, test in zip(_pair(reference_timings()['run_start']['seconds']), rates.update,
+      for start, update, plan, test in zip(run_start, rates.update,
                                            rates.plan, rates.test))
 
 
