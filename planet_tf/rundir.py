@@ -180,6 +180,11 @@ def read_config(logdir: str, name: str = CONFIG_FILE) -> Optional[dict]:
 RESUMABLE_CHANGES = ('total_episodes', 'max_nonfinite_updates',
                      'backward_chunks', 'planner_groups', 'env_timeout',
                      'test_video')
+# Sizes that only shape a batch or a plan, not a learned value or a stored
+# episode: a run that has made no update yet (the usual place to run out of
+# memory is its first update) may change them, as nothing trained depends on
+# them.
+UNTRAINED_CHANGES = ('batch_size', 'chunk_length', 'candidates', 'top_k')
 
 
 def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:
@@ -192,10 +197,14 @@ def config_changes(stored: dict, config: Config) -> Dict[str, tuple]:
           stored.get(key, defaults[key]) != value}
 
 
-def check_config(logdir: str, config: Config) -> None:
+def check_config(logdir: str, config: Config,
+                 allow: Sequence[str] = ()) -> None:
   """Refuses a config that the run in `logdir` was not started with.
 
-  Raises RunDirError listing the differences. Does not write anything:
+  `allow`: keys that may differ too (`UNTRAINED_CHANGES` for a run that
+  may not have updated yet; the caller checks again strictly once it
+  knows). Raises RunDirError listing every difference, allowed ones
+  included, if any other differs. Does not write anything:
   `store_config` does, once the run has started.
   """
   stored, source = read_config(logdir), CONFIG_FILE
@@ -204,7 +213,7 @@ def check_config(logdir: str, config: Config) -> None:
   if stored is None:
     return
   changes = config_changes(stored, config)
-  if changes:
+  if changes and not set(changes) <= set(allow):
     details = ', '.join(f'{key}: {old!r} -> {new!r}'
                         for key, (old, new) in sorted(changes.items()))
     raise RunDirError(

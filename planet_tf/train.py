@@ -171,8 +171,10 @@ def _out_of_memory(config, where: str) -> str:
           f'{config.batch_size} x --chunk_length={config.chunk_length} = '
           f'{frames:,} frames (or --candidates={config.candidates} in '
           'planning): lower --batch_size (or --chunk_length, --candidates). '
-          'A changed size is another config: start a new --logdir, or rerun '
-          'this one unchanged where more memory is free.')
+          'A run that stopped before its first update holds nothing '
+          'trained: rerun it in the same --logdir with the smaller size. '
+          'After updates a changed size is another config: start a new '
+          '--logdir, or rerun this one unchanged where more memory is free.')
 
 
 class _Terminated(BaseException):

@@ -72,7 +72,8 @@ class Trainer:
 
   def _setup(self) -> None:
     config, logdir = self.config, self.logdir
-    rundir.check_config(logdir, config)
+    # Sizes may differ until the first update (checked again on restore).
+    rundir.check_config(logdir, config, allow=rundir.UNTRAINED_CHANGES)
     for path in rundir.remove_partial_files(logdir):
       logging.info('Removed %s, left by an interrupted write.', path)
     # Seeds TensorFlow, NumPy and Python's `random`, which Keras 3 draws
@@ -97,6 +98,8 @@ class Trainer:
         os.path.join(logdir, rundir.CHECKPOINTS_DIR), logdir, keep=3)
     self.metrics = rundir.MetricsLog(logdir)
     self._restore()
+    if int(self.optimizer.iterations):  # Trained: no size may change now.
+      rundir.check_config(logdir, config)
     # Only a config that started (environments made, checkpoint restored,
     # episode count within the budget) is stored.
     rundir.store_config(logdir, config)

@@ -277,3 +277,22 @@ def test_a_batch_that_does_not_fit_in_memory_is_one_line(tmp_path):
   assert last.startswith('Error: out of host memory for a batch of '
                          '--batch_size=200000 x --chunk_length=25'), last
   assert 'Traceback' not in result.stderr
+
+
+def test_a_smaller_batch_is_accepted_until_the_first_update(
+    tmp_path, tiny_config, fake_env):
+  # Issue 27, 9: a run that ran out of memory at its first update holds no
+  # trained value: a rerun with a smaller batch resumes it; after an update
+  # the same change is refused.
+  logdir = str(tmp_path / 'run')
+  seeds_only = tiny_config.replace(total_episodes=tiny_config.seed_episodes,
+                                   test_episodes=0)
+  training.Trainer(seeds_only, logdir, fake_env).run()  # No update made.
+  smaller = seeds_only.replace(total_episodes=seeds_only.seed_episodes + 1,
+                               batch_size=seeds_only.batch_size - 1)
+  trainer = training.Trainer(smaller, logdir, fake_env)
+  assert int(trainer.episodes_done) == seeds_only.seed_episodes
+  trainer.run()  # Its first updates, at the smaller batch.
+  assert rundir.read_config(logdir)['batch_size'] == smaller.batch_size
+  with pytest.raises(rundir.RunDirError, match=r'batch_size: 2 -> 1'):
+    training.Trainer(smaller.replace(batch_size=1), logdir, fake_env)
