@@ -10,15 +10,73 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from planet_tf import envs
-from planet_tf.envs import PAPER_TASKS
+from planet_tf.tasks import PAPER_TASKS, paper_action_repeat
 
 # Performance knobs that change no value: 'auto' follows the device.
 AUTO = 'auto'
 DEVICE_DEFAULTS = {'backward_chunks': {'cpu': 10, 'gpu': 1},
                    'planner_groups': {'cpu': 2, 'gpu': 1}}
+
+
+# The latent models of `planet_tf.models` (paper Sec. 3 and Fig. 4).
+MODELS = ('rssm', 'rnn', 'ssm')
+# The planners: CEM (Algorithm 2), Fig. 5's random shooting, and Table 1's
+# CEM on the true simulator (`planet_tf.true_simulator`).
+PLANNERS = ('cem', 'random_shooting', 'true_simulator')
+
+# Constraints live with the fields: `_checked(default, *rules)` stores the
+# rules in the field's metadata; each rule maps (flag name, value) to a
+# message naming the fix, or None. `validate` runs them and the rules that
+# relate fields; nothing here starts a process or reads a file.
+Rule = Callable[[str, Any], Optional[str]]
+
+
+def _checked(default: Any, *rules: Rule) -> Any:
+  return dataclasses.field(default=default, metadata={'rules': rules})
+
+
+def _positive(name: str, value: Any) -> Optional[str]:
+  if value != AUTO and value <= 0:
+    return f'--{name} must be positive, got {value}.'
+  return None
+
+
+def _non_negative(name: str, value: Any) -> Optional[str]:
+  return f'--{name} must not be negative, got {value}.' if value < 0 else None
+
+
+def _below(limit: int) -> Rule:
+  def rule(name: str, value: Any) -> Optional[str]:
+    return (f'--{name} must be below 2**{limit.bit_length() - 1}, got '
+            f'{value}.' if value >= limit else None)
+  return rule
+
+
+def _in_range(low: int, high: int) -> Rule:
+  def rule(name: str, value: Any) -> Optional[str]:
+    return (f'--{name} must be in {low}..{high}, got {value}.'
+            if not low <= value <= high else None)
+  return rule
+
+
+def _equal_to(expected: Any, why: str) -> Rule:
+  def rule(name: str, value: Any) -> Optional[str]:
+    return f'--{name} must be {expected}: {why}.' if value != expected else None
+  return rule
+
+
+def _one_of(*choices: str) -> Rule:
+  def rule(name: str, value: Any) -> Optional[str]:
+    return (f"Unknown --{name} '{value}'. Choose: {', '.join(choices)}."
+            if value not in choices else None)
+  return rule
+
+
+def _camera(name: str, value: Any) -> Optional[str]:
+  return (f'--{name} must be -1 (free camera) or a camera index, got '
+          f'{value}.' if value < -1 else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,69 +86,81 @@ class Config:
   # Environment (paper Sec. 5, App. A). A comma-separated list of tasks
   # trains one agent on all of them (paper Fig. 7), actions padded.
   task: str = 'cheetah_run'
-  action_repeat: int = 0  # 0: the paper's per-domain value (App. A).
-  episode_length: int = 1000  # Environment steps per episode (paper Sec. 5).
-  image_size: int = 64  # Paper Sec. 5.
-  camera_id: int = 0  # Official code.
-  seed: int = 1
+  # 0: the paper's per-domain value (App. A).
+  action_repeat: int = _checked(0, _non_negative)
+  # Environment steps per episode (paper Sec. 5).
+  episode_length: int = _checked(1000, _positive)
+  image_size: int = _checked(64, _equal_to(  # Paper Sec. 5.
+      64, 'the encoder and decoder of the paper are built for 64x64 frames'))
+  camera_id: int = _checked(0, _camera)  # Official code.
+  seed: int = _checked(1, _non_negative, _below(2**32))
 
   # World model (paper App. A; min_std from the official code).
-  model: str = 'rssm'  # rssm, rnn or ssm (paper Fig. 4).
-  deter_size: int = 200  # GRU units.
-  stoch_size: int = 30  # Diagonal Gaussian latent.
-  hidden_size: int = 200  # Every other fully connected layer.
-  min_std: float = 0.1  # Official code: std = softplus(x) + 0.1.
-  cnn_depth: int = 32  # Encoder 32,64,128,256; decoder 128,64,32,3.
-  embed_size: int = 1024  # Encoder output, decoder's first dense layer.
-  reward_layers: int = 2  # Paper App. A (official code used 2 x 100).
-  reward_units: int = 200
+  # rssm, rnn or ssm (paper Fig. 4).
+  model: str = _checked('rssm', _one_of(*MODELS))
+  deter_size: int = _checked(200, _positive)  # GRU units.
+  stoch_size: int = _checked(30, _positive)  # Diagonal Gaussian latent.
+  # Every other fully connected layer.
+  hidden_size: int = _checked(200, _positive)
+  # Official code: std = softplus(x) + 0.1.
+  min_std: float = _checked(0.1, _non_negative)
+  # Encoder 32,64,128,256; decoder 128,64,32,3.
+  cnn_depth: int = _checked(32, _positive)
+  # Encoder output, decoder's first dense layer.
+  embed_size: int = _checked(1024, _positive)
+  # Paper App. A (official code used 2 x 100).
+  reward_layers: int = _checked(2, _positive)
+  reward_units: int = _checked(200, _positive)
 
   # Objective (paper Eq. 3 and App. A; reward scale from the official code).
-  bit_depth: int = 5
-  free_nats: float = 3.0
-  kl_scale: float = 1.0
-  reward_scale: float = 10.0
+  bit_depth: int = _checked(5, _in_range(1, 8))
+  free_nats: float = _checked(3.0, _non_negative)
+  kl_scale: float = _checked(1.0, _non_negative)
+  reward_scale: float = _checked(10.0, _non_negative)
   # Latent overshooting (paper Eq. 7): distance D (0 or 1: off, Eq. 3) and
   # beta_{>1}; beta_1 is kl_scale.
-  overshooting: int = 0
+  overshooting: int = _checked(0, _non_negative)
   overshooting_scale: float = 1.0
 
   # Optimiser (paper App. A; warm-up from the official code).
-  learning_rate: float = 1e-3
-  adam_epsilon: float = 1e-4
-  grad_clip_norm: float = 1000.0
+  learning_rate: float = _checked(1e-3, _positive)
+  adam_epsilon: float = _checked(1e-4, _positive)
+  grad_clip_norm: float = _checked(1000.0, _positive)
   # Linear learning-rate warm-up, in updates. The official camera-ready code
   # (0c6f7d3) ramps over 10,000 trainer steps, which count samples (the batch
   # size per update): 10,000 / 50 = 200 updates. Its later HEAD has none.
-  warmup_steps: int = 200
-  batch_size: int = 50
-  chunk_length: int = 50
+  warmup_steps: int = _checked(200, _non_negative)
+  batch_size: int = _checked(50, _positive)
+  chunk_length: int = _checked(50, _positive)
 
   # Algorithm 1 (paper App. A).
-  seed_episodes: int = 5
-  collect_interval: int = 100
-  total_episodes: int = 1000  # Collected episodes in all, seed episodes included.
-  exploration_noise: float = 0.3
-  collect_policy: str = 'planner'  # 'random': paper Fig. 5's random collection.
+  seed_episodes: int = _checked(5, _positive)
+  collect_interval: int = _checked(100, _positive)
+  # Collected episodes in all, seed episodes included.
+  total_episodes: int = _checked(1000, _positive)
+  exploration_noise: float = _checked(0.3, _non_negative)
+  # 'random': paper Fig. 5's random collection.
+  collect_policy: str = _checked('planner', _one_of('planner', 'random'))
 
   # Planner: Algorithm 2 (paper App. B). 'random_shooting' (Fig. 5) picks the
   # best of J sequences from N(0, I); 'true_simulator' runs CEM on copies of
   # the real simulator (Table 1's upper bound), without learning.
-  planner: str = 'cem'
-  horizon: int = 12
-  iterations: int = 10
-  candidates: int = 1000
-  top_k: int = 100
+  planner: str = _checked('cem', _one_of(*PLANNERS))
+  horizon: int = _checked(12, _positive)
+  iterations: int = _checked(10, _positive)
+  candidates: int = _checked(1000, _positive)
+  top_k: int = _checked(100, _positive)
   # 'std': the standard deviation of the top K, sqrt(var + 1e-6), as the
   # code that produced the paper's numbers (0c6f7d3, control/planning.py).
   # 'abs_dev': Algorithm 2 as printed, sigma = sum|a - mu| / (K - 1), read
   # as a typo (README, Fidelity notes).
-  cem_std: str = 'std'
+  cem_std: str = _checked('std', _one_of('abs_dev', 'std'))
 
   # Evaluation (paper Sec. 5: 10 trajectories; the schedule is ours).
-  test_every: int = 10  # Test after every N collected episodes.
-  test_episodes: int = 10
-  openloop_context: int = 5  # Official code.
+  # Test after every N collected episodes.
+  test_every: int = _checked(10, _positive)
+  test_episodes: int = _checked(10, _non_negative)
+  openloop_context: int = _checked(5, _non_negative)  # Official code.
   # Ours: a video of the first test episode of each test point, written to
   # videos/episode_N.mp4 and TensorBoard (planet_tf/video.py).
   test_video: bool = True
@@ -100,7 +170,7 @@ class Config:
   # batch's frames, so their temporaries are a fraction of the whole (see
   # `chunking`). 1: the plain computation. 'auto' (`for_device`): 10 on a
   # CPU (a memory saving, time-neutral there), 1 on a GPU.
-  backward_chunks: Union[int, str] = AUTO
+  backward_chunks: Union[int, str] = _checked(AUTO, _positive)
   # Compile the agent's step (posterior update + planner) with XLA: it fuses
   # the planner's many small element-wise ops, faster on some CPUs and
   # slower on others (docs/performance.md); XLA's random numbers ignore TF's
@@ -110,7 +180,7 @@ class Config:
   # which TF runs concurrently on its inter-op threads: the same values, and
   # the cores stay busy through each group's small ops. 1: one rollout.
   # 'auto' (`for_device`): 2 on a CPU, 1 on a GPU (half the kernel launches).
-  planner_groups: Union[int, str] = AUTO
+  planner_groups: Union[int, str] = _checked(AUTO, _positive)
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
   # bfloat16 units; no loss scaling is needed (float32's exponent range).
@@ -119,10 +189,10 @@ class Config:
 
   # Robustness (ours): an update whose loss or gradient norm is not finite is
   # skipped; the run stops once more than this many were skipped in all.
-  max_nonfinite_updates: int = 100
+  max_nonfinite_updates: int = _checked(100, _non_negative)
   # Seconds an environment process may take to answer one call (a frozen
   # renderer is then replaced like a dead one; see driver.ENV_RETRIES).
-  env_timeout: float = 60.0
+  env_timeout: float = _checked(60.0, _positive)
 
   def replace(self, **overrides: Any) -> 'Config':
     """Returns a copy with `overrides`; unknown keys and wrong types raise."""
@@ -194,12 +264,6 @@ def for_device(config: Config, gpu: Optional[bool] = None) -> Config:
   return config.replace(**values)
 
 
-# The latent models of `planet_tf.models` (paper Sec. 3 and Fig. 4).
-MODELS = ('rssm', 'rnn', 'ssm')
-# The planners: CEM (Algorithm 2), Fig. 5's random shooting, and Table 1's
-# CEM on the true simulator (`planet_tf.true_simulator`).
-PLANNERS = ('cem', 'random_shooting', 'true_simulator')
-
 # Named presets: partial overrides of the defaults, applied left to right.
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's configuration (the defaults).
@@ -246,38 +310,33 @@ def resolve(presets: Sequence[str] = ('paper',),
 
 
 def validate(config: Config) -> None:
-  """Raises ValueError naming the problem and the fix for an invalid config."""
+  """Raises ValueError listing every problem of `config`, each naming the
+  fix. Pure: the checks that need dm_control or a renderer (suite task
+  names, cameras) run where environments are made
+  (`envs.check_environments`)."""
+  errors = _field_problems(config) + _relation_problems(config)
+  if errors:
+    raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))
+
+
+def _field_problems(config: Config) -> list:
+  """The rules stored with each field, and finite floats everywhere."""
   errors = []
   for field in dataclasses.fields(config):
     value = getattr(config, field.name)
     if isinstance(value, float) and not math.isfinite(value):
       errors.append(f'--{field.name} must be a finite number, got {value}.')
-  positive = (
-      'episode_length', 'image_size', 'deter_size', 'stoch_size',
-      'hidden_size', 'cnn_depth', 'embed_size', 'reward_layers',
-      'reward_units', 'batch_size', 'chunk_length', 'seed_episodes',
-      'collect_interval', 'total_episodes', 'horizon', 'iterations',
-      'candidates', 'top_k', 'test_every', 'bit_depth', 'learning_rate',
-      'adam_epsilon', 'grad_clip_norm', 'backward_chunks', 'planner_groups',
-      'env_timeout')
-  for key in positive:
-    if getattr(config, key) != AUTO and getattr(config, key) <= 0:
-      errors.append(f'--{key} must be positive, got {getattr(config, key)}.')
-  for key in ('action_repeat', 'warmup_steps', 'test_episodes', 'free_nats',
-              'kl_scale', 'reward_scale', 'exploration_noise', 'min_std',
-              'openloop_context', 'seed', 'max_nonfinite_updates'):
-    if getattr(config, key) < 0:
-      errors.append(f'--{key} must not be negative, got {getattr(config, key)}.')
-  if config.camera_id < -1:
-    errors.append(f'--camera_id must be -1 (free camera) or a camera index, '
-                  f'got {config.camera_id}.')
-  if config.seed >= 2**32:
-    errors.append(f'--seed must be below 2**32, got {config.seed}.')
-  if config.bit_depth > 8:
-    errors.append(f'--bit_depth must be in 1..8, got {config.bit_depth}.')
-  if config.image_size != 64:
-    errors.append('--image_size must be 64: the encoder and decoder of the '
-                  'paper are built for 64x64 frames.')
+      continue
+    for rule in field.metadata.get('rules', ()):
+      message = rule(field.name, value)
+      if message:
+        errors.append(message)
+  return errors
+
+
+def _relation_problems(config: Config) -> list:
+  """Rules between fields, and each task's frames against the chunk."""
+  errors = []
   if config.top_k > config.candidates:
     errors.append(f'--top_k={config.top_k} exceeds --candidates='
                   f'{config.candidates}: choose top_k <= candidates.')
@@ -291,12 +350,6 @@ def validate(config: Config) -> None:
   if config.seed_episodes > config.total_episodes:
     errors.append(f'--seed_episodes={config.seed_episodes} exceeds '
                   f'--total_episodes={config.total_episodes}.')
-  if config.planner not in PLANNERS:
-    errors.append(f"Unknown --planner '{config.planner}'. Choose: "
-                  f"{', '.join(PLANNERS)}.")
-  if config.collect_policy not in ('planner', 'random'):
-    errors.append(f"Unknown --collect_policy '{config.collect_policy}'. "
-                  'Choose planner or random.')
   if config.overshooting > config.chunk_length:
     errors.append(f'--overshooting={config.overshooting} exceeds '
                   f'--chunk_length={config.chunk_length}.')
@@ -305,42 +358,30 @@ def validate(config: Config) -> None:
                   'none (paper Fig. 4). Use --model=rssm or ssm.')
   if config.planner == 'true_simulator' and ',' in config.task:
     errors.append('--planner=true_simulator runs one task at a time.')
-  if config.cem_std not in ('abs_dev', 'std'):
-    errors.append(f"Unknown --cem_std '{config.cem_std}'. Choose abs_dev or std.")
-  if config.model not in MODELS:
-    errors.append(f"Unknown --model '{config.model}'. Choose: "
-                  f"{', '.join(MODELS)}.")
-  if not tasks(config):
-    errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
-  repeated = sorted({t for t in tasks(config) if tasks(config).count(t) > 1})
-  if repeated:  # Each task keys its episodes and rows: copies would collide.
-    errors.append(f"--task names {', '.join(repeated)} more than once: name "
-                  'each task once.')
-  for task in tasks(config):
-    errors.extend(_task_errors(config, task))
   if config.openloop_context >= config.chunk_length:
     errors.append(f'--openloop_context={config.openloop_context} must be '
                   f'shorter than --chunk_length={config.chunk_length}.')
-  if errors:
-    raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))
+  names = tasks(config)
+  if not names:
+    errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
+  repeated = sorted({t for t in names if names.count(t) > 1})
+  if repeated:  # Each task keys its episodes and rows: copies would collide.
+    errors.append(f"--task names {', '.join(repeated)} more than once: name "
+                  'each task once.')
+  for task in names:
+    errors.extend(_task_frame_problems(config, task))
+  return errors
 
 
-def _task_errors(config: Config, task: str) -> list:
-  try:
-    spec = envs.resolve_task(task)
-  except ValueError as error:
-    return [str(error)]
-  if config.camera_id > 0:
-    cameras = envs.camera_count(spec)
-    if config.camera_id >= cameras:
-      return [f'--camera_id={config.camera_id} does not exist: {task} has '
-              f'{cameras} camera(s), 0..{cameras - 1} (or -1, the free '
-              'camera).']
-  repeat = config.action_repeat or spec.paper_action_repeat or 0
+def _task_frame_problems(config: Config, task: str) -> list:
+  """A task without an action repeat, or a chunk longer than its episode."""
+  repeat = config.action_repeat or paper_action_repeat(task) or 0
   if repeat < 0:
-    return []  # Reported once above, as negative; no frame count from it.
+    return []  # Reported once, as negative; no frame count from it.
   if repeat == 0:
-    return [f"Task '{task}' has no paper action repeat: pass --action_repeat."]
+    return [f"Task '{task}' is not one of the paper's six "
+            f"({', '.join(PAPER_TASKS)}): for another dm_control suite task "
+            '(domain_task) pass --action_repeat.']
   frames = -(-config.episode_length // repeat) + 1  # ceil(T / R) + 1
   if config.chunk_length > frames:
     return [f'--chunk_length={config.chunk_length} exceeds the {frames} '
@@ -363,5 +404,4 @@ def action_repeat(config: Config, task: str | None = None) -> int:
   flag if set, else the paper's value for the task's domain."""
   if config.action_repeat:
     return config.action_repeat
-  spec = envs.resolve_task(task or tasks(config)[0])
-  return spec.paper_action_repeat or 0
+  return paper_action_repeat(task or tasks(config)[0]) or 0

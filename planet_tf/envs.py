@@ -15,7 +15,6 @@ imports neither TensorFlow nor dm_control at import time.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -28,28 +27,9 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from planet_tf.tasks import PAPER_TASKS, TaskSpec
+
 os.environ.setdefault('MUJOCO_GL', 'egl')
-
-# The paper's six tasks in the column order of its Table 1:
-# name: (domain, task, action repeat of the paper, App. A).
-PAPER_TASKS = {
-    'cartpole_swingup': ('cartpole', 'swingup', 8),
-    'reacher_easy': ('reacher', 'easy', 4),
-    'cheetah_run': ('cheetah', 'run', 4),
-    'finger_spin': ('finger', 'spin', 2),
-    'cup_catch': ('ball_in_cup', 'catch', 4),
-    'walker_walk': ('walker', 'walk', 2),
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-  """A task's name, suite domain and task, and the paper's action repeat
-  (None outside the paper's six tasks)."""
-  name: str
-  domain: str
-  task: str
-  paper_action_repeat: Optional[int]
 
 
 def resolve_task(name: str, suite_tasks=None) -> TaskSpec:
@@ -80,6 +60,46 @@ def camera_count(spec: TaskSpec) -> int:
   result = subprocess.run([sys.executable, '-c', code], capture_output=True,
                           text=True, check=True)
   return int(result.stdout.strip().splitlines()[-1])
+
+
+def check_environments(task_names: Sequence[str], camera_id: int) -> None:
+  """Raises ValueError listing every problem of making these environments:
+  task names unknown to the suite, a camera a task lacks, a renderer that
+  cannot render here. Each check that needs dm_control or MuJoCo runs in a
+  child process (as environments do); the config itself is checked
+  already (`config.validate`, which starts nothing)."""
+  problems = task_problems(task_names, camera_id)
+  try:
+    check_rendering()
+  except ValueError as error:
+    problems.append(str(error))
+  if len(problems) == 1:
+    raise ValueError(problems[0])
+  if problems:
+    raise ValueError('Cannot make the environments:\n  '
+                     + '\n  '.join(problems))
+
+
+def task_problems(task_names: Sequence[str], camera_id: int) -> List[str]:
+  """One message per task that the suite does not know or whose model has
+  no camera `camera_id`; the suite is read once, only for tasks outside
+  the paper's six."""
+  others = [name for name in task_names if name not in PAPER_TASKS]
+  suite_tasks = _suite_tasks_in_child() if others else []
+  problems = []
+  for name in task_names:
+    try:
+      spec = resolve_task(name, suite_tasks)
+    except ValueError as error:
+      problems.append(str(error))
+      continue
+    if camera_id > 0:
+      cameras = camera_count(spec)
+      if camera_id >= cameras:
+        problems.append(
+            f'--camera_id={camera_id} does not exist: {name} has {cameras} '
+            f'camera(s), 0..{cameras - 1} (or -1, the free camera).')
+  return problems
 
 
 def check_rendering() -> None:

@@ -106,8 +106,8 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
-    config = config_from_flags()
-    envs.check_rendering()
+    config = config_from_flags()  # Pure: the values alone.
+    envs.check_environments(config_lib.tasks(config), config.camera_id)
   except ValueError as error:
     sys.exit(f'Error: {error}')
   if flags.FLAGS.print_config:

@@ -43,3 +43,14 @@ def test_resolve_task_accepts_paper_names_and_suite_names():
   assert envs.resolve_task('cup_catch').domain == 'ball_in_cup'
   spec = envs.resolve_task('point_mass_easy')
   assert (spec.domain, spec.task, spec.paper_action_repeat) == ('point_mass', 'easy', None)
+
+
+def test_environment_checks_list_every_problem_at_once():
+  # Unknown suite names and missing cameras are checked where environments
+  # are made (the config's own checks start nothing), all in one error.
+  envs.check_environments(['cartpole_swingup', 'point_mass_easy'], 0)
+  with pytest.raises(ValueError) as error:
+    envs.check_environments(['cheetah_fly', 'cheetah_run'], 7)
+  message = str(error.value)
+  assert "Unknown task 'cheetah_fly'" in message
+  assert '--camera_id=7 does not exist: cheetah_run has 2 camera(s)' in message
