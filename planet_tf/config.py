@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 from planet_tf.tasks import PAPER_TASKS, paper_action_repeat
 
@@ -194,6 +194,14 @@ class Config:
   # renderer is then replaced like a dead one; see driver.ENV_RETRIES).
   env_timeout: float = _checked(60.0, _positive)
 
+  @property
+  def tasks(self) -> Tuple[str, ...]:
+    """The task names, in order: `task` is one name, or several separated
+    by commas (one agent on all of them), as the flag and config.json
+    spell it."""
+    return tuple(name.strip() for name in self.task.split(',')
+                 if name.strip())
+
   def replace(self, **overrides: Any) -> 'Config':
     """Returns a copy with `overrides`; unknown keys and wrong types raise."""
     return dataclasses.replace(self, **_check_types(overrides))
@@ -361,7 +369,7 @@ def _relation_problems(config: Config) -> list:
   if config.openloop_context >= config.chunk_length:
     errors.append(f'--openloop_context={config.openloop_context} must be '
                   f'shorter than --chunk_length={config.chunk_length}.')
-  names = tasks(config)
+  names = list(config.tasks)
   if not names:
     errors.append('--task is empty: name a task, e.g. --task=cheetah_run.')
   repeated = sorted({t for t in names if names.count(t) > 1})
@@ -392,11 +400,11 @@ def _task_frame_problems(config: Config, task: str) -> list:
 
 
 def tasks(config: 'Config | Mapping[str, Any]') -> list:
-  """The task names of a config's `task` (several for one agent on all
-  tasks); `config` may also be a stored config.json's dict."""
-  task = (config.get('task', Config.task) if isinstance(config, Mapping)
-          else config.task)
-  return [name.strip() for name in str(task).split(',') if name.strip()]
+  """The task names of a config (`Config.tasks`) or of a stored
+  config.json's dict, as a list."""
+  if isinstance(config, Mapping):
+    config = Config(task=str(config.get('task', Config.task)))
+  return list(config.tasks)
 
 
 def action_repeat(config: Config, task: str | None = None) -> int:

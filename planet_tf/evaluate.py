@@ -156,7 +156,7 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
             'episodes': episodes, 'seed': seed, 'overrides': changed,
             'tasks': {}}
   panels = []
-  for task_index, task in enumerate(config_lib.tasks(config)):
+  for task_index, task in enumerate(config.tasks):
     environments = [envs.PaddedActions(make_env(config, task),
                                        world_model.action_size)
                     for _ in range(episodes)]
@@ -174,7 +174,7 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
         f"{stats['min']:.1f}, max {stats['max']:.1f} over {episodes} "
         f"episode(s): {', '.join(f'{r:.1f}' for r in stats['returns'])}")
     if video_path:
-      several = len(config_lib.tasks(config)) > 1
+      several = len(config.tasks) > 1
       panels += [video.episode_panel(
           e['image'], e['reward'], f'{task} {j + 1}' if several else f'{j + 1}',
           None if models is None else models[j]) for j, e in enumerate(played)]

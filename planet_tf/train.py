@@ -107,7 +107,7 @@ def main(argv) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     config = config_from_flags()  # Pure: the values alone.
-    envs.check_environments(config_lib.tasks(config), config.camera_id)
+    envs.check_environments(config.tasks, config.camera_id)
   except ValueError as error:
     sys.exit(f'Error: {error}')
   if flags.FLAGS.print_config:
