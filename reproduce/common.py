@@ -22,6 +22,7 @@ from planet_tf import config as config_lib
 from planet_tf import rundir
 from planet_tf.config import Config
 from planet_tf.envs import PAPER_TASKS
+from planet_tf.progress import agent_steps
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -275,12 +276,6 @@ def env_step_seconds(task: str, timings: Optional[dict] = None) -> float:
   """One rendered environment step of `task` (a guess outside the six)."""
   steps = (timings or reference_timings())['env_step']
   return float(steps.get(task, steps['other_tasks']))
-
-
-def agent_steps(config: Mapping[str, object], task: str) -> int:
-  """Agent steps of one episode of `task`: ceil(episode_length / R)."""
-  repeat = config['action_repeat'] or PAPER_TASKS.get(task, ('', '', 1))[2]
-  return -(-int(config['episode_length']) // int(repeat))
 
 
 def _update_size(config: Mapping[str, object]) -> int:

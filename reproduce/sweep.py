@@ -23,7 +23,7 @@ import numpy as np
 from absl import flags
 
 from planet_tf import config as config_lib
-from planet_tf import devices, rundir
+from planet_tf import devices, progress, rundir
 from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run
@@ -209,19 +209,6 @@ def device_line() -> str:
           f"{1.0 if share is None else share:g} per run")
 
 
-def _hours(seconds: Tuple[float, float]) -> str:
-  low, high = seconds
-  if high < 3600:
-    text = [f'{value / 60:.0f}' for value in (low, high)]
-    unit = 'minutes'
-  else:
-    digits = 1 if high < 36000 else 0
-    text = [f'{value / 3600:,.{digits}f}' for value in (low, high)]
-    unit = 'hours'
-  return f'{text[0]} {unit}' if text[0] == text[1] else (
-      f'{text[0]}-{text[1]} {unit}')
-
-
 def _shape(runs: Sequence[Run]) -> str:
   """'rssm, rnn x 6 tasks x 5 seeds'."""
   variants = list(dict.fromkeys(run.variant for run in runs))
@@ -293,9 +280,9 @@ def plan_text(runs: Sequence[Run], configs: Dict[Run, Config], runs_dir: str,
   left, unknown, source = _estimates(configs, state, budget)
   if left:
     total = (sum(s[0] for s in left), sum(s[1] for s in left))
-    lines.append(f'  Estimate: about {_hours(total)} of compute for the '
-                 f'{len(left)} unfinished runs ({parallel_text}), from '
-                 f'{source}.')
+    lines.append(f'  Estimate: about {progress.format_duration(*total)} of '
+                 f'compute for the {len(left)} unfinished runs '
+                 f'({parallel_text}), from {source}.')
   if unknown:
     lines.append(f'  No time figure for {unknown} run(s): the true simulator '
                  'has no reference; its first finished run gives one.')

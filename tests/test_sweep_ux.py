@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from planet_tf import config as config_lib
-from planet_tf import rundir, runtime
+from planet_tf import progress, rundir, runtime
 from reproduce import common, launcher
 from reproduce.common import Run
 
@@ -81,7 +81,7 @@ def _true_simulator_run(runs_dir):
 
 def test_reference_figures_give_the_measured_times_of_one_episode():
   cpu = _config(Run('cheetah_run', 1, ('rssm',), 'cpu'))
-  assert [common.agent_steps(cpu, t) for t in common.TASKS] == [
+  assert [progress.agent_steps(cpu, t) for t in common.TASKS] == [
       125, 250, 250, 500, 250, 500]
   # The last episode of a cpu run: a start, C=25 updates (40-75 s), 250
   # agent steps (110-130 s) and a test point of 3 episodes (300-480 s).
@@ -147,11 +147,11 @@ def test_existing_runs_made_with_another_config_are_listed_before_launch(
 
 
 def _estimate_hours(stdout):
-  match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
+  match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (h|min) ',
                     stdout)
   assert match, stdout
   value = float((match.group(2) or match.group(1)).replace(',', ''))
-  return value if match.group(3) == 'hours' else value / 60
+  return value if match.group(3) == 'h' else value / 60
 
 
 def test_dry_run_prints_the_plan_from_measured_times_and_creates_nothing(
@@ -312,17 +312,18 @@ def test_progress_lines_give_returns_and_the_runs_eta():
   rows = [{'episode': e, 'train_return': float(e), 'train_seconds': 0.0,
            'collect_seconds': 5.0} for e in (1, 2)]
   rows += [{'episode': e, 'train_return': float(e), 'train_seconds': 20.0,
-            'collect_seconds': 40.0} for e in (3, 4)]
-  # 6 episodes of 60 s, two test points of 3 x 60 s (none measured yet).
-  assert launcher.eta_seconds(config, rows) == pytest.approx(720.0)
+            'collect_seconds': 40.0, 'loss': 1.0} for e in (3, 4)]
+  # 6 episodes of 60 s, two test points of 1.5 x 40 s (none measured yet):
+  # the estimate the run's own log shows (progress.run_eta).
+  assert progress.run_eta(config, rows) == pytest.approx(480.0)
   rows.append(dict(rows[-1], episode=5, test_seconds=100.0, test_return=7.5,
                    test_returns=[5.0, 10.0]))
   # 5 episodes of 60 s and one test point as long as the measured one.
-  assert launcher.eta_seconds(config, rows) == pytest.approx(400.0)
+  assert progress.run_eta(config, rows) == pytest.approx(400.0)
   line = launcher.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
                                 rows)
   assert line == ('rssm/cheetah_run/seed1: episode 5/10 | train return 4.0 | '
-                  'test return 7.5 | ETA 7m')
+                  'test return 7.5 | ETA 7 min')
   assert launcher.progress_line('x', rows[0], config, rows[:1]).endswith(
       'train return 1.0')  # No ETA before an episode after the seed ones.
   last = dict(rows[-1], episode=10)
