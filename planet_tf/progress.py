@@ -153,7 +153,8 @@ def _returns(row: dict) -> List[str]:
   """'test return 61.3' (and per task 'test return cheetah_run 61.3')."""
   return [f"{key.replace('test_return', 'test return').replace('/', ' ')} "
           f'{value:.1f}' for key, value in row.items()
-          if key.startswith('test_return') and not key.startswith('test_returns')]
+          if key.startswith('test_return')
+          and not key.startswith('test_returns')]
 
 
 def _eta_text(eta: Optional[float]) -> List[str]:

@@ -30,13 +30,36 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS: Tuple[str, ...] = tuple(PAPER_TASKS)
 
 
+class SweepError(Exception):
+  """Why a sweep (or a reproduce/ script) cannot go on, for the script's
+  main() to print and exit with; the helpers raise it and exit nowhere.
+
+  problems: one line each. checked: they were found by the checks made
+  before anything is created, and the message lists every one under their
+  count; else each line reads 'Error: <line>'. status: the exit status.
+  """
+  status = 1
+
+  def __init__(self, problems: Sequence[str], checked: bool = True):
+    self.problems = list(problems)
+    self.checked = checked
+    super().__init__(self.message())
+
+  def message(self) -> str:
+    """What the user reads on stderr."""
+    if self.checked:
+      return (f'Error: {len(self.problems)} problem(s); nothing was started '
+              'or created:\n' + '\n'.join(f'  {p}' for p in self.problems))
+    return '\n'.join(f'Error: {p}' for p in self.problems)
+
+
 def paper_tasks_only(tasks: Sequence[str]) -> None:
-  """Exits with one line naming any task that is not one of the paper's six
-  (scripts whose numbers exist for those tasks only)."""
+  """Raises SweepError, one line naming any task that is not one of the
+  paper's six (scripts whose numbers exist for those tasks only)."""
   unknown = [task for task in tasks if task not in TASKS]
   if unknown:
-    sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
-             f"{', '.join(TASKS)}.")
+    raise SweepError([f"unknown task(s) {', '.join(unknown)}; use the "
+                      f"paper's: {', '.join(TASKS)}."], checked=False)
 
 
 TASK_TITLES: Dict[str, str] = {
