@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from planet_tf import config as config_lib
-from planet_tf import rundir
+from planet_tf import progress, rundir
 from planet_tf.config import Config
 from planet_tf.envs import PAPER_TASKS
 from planet_tf.progress import agent_steps
@@ -409,9 +409,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
   seed_left = max(0, seeds - done_rounds)
   trained = max(0, rounds - max(done_rounds, seeds))
   planned = trained if config['collect_policy'] == 'planner' else 0
-  every = int(config['test_every'])
-  tests = (rounds // every - done_rounds // every
-           if config['test_episodes'] else 0)
+  _, tests = progress.remaining_work(config, done)  # As the runs count.
   return tuple(
       start
       + trained * config['collect_interval'] * _update_size(config) * update
