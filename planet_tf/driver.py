@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs
+from planet_tf import envs, progress
 from planet_tf.config import Config
 from planet_tf.replay import Episode
 
@@ -125,6 +125,6 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int,
                                on_step)[0]
 
 
-def agent_steps(config: Config, task: str) -> int:
-  """Agent steps per episode of `task`: ceil(episode length / repeat)."""
-  return -(-config.episode_length // config_lib.action_repeat(config, task))
+# The one definition lives with the other timing helpers; training.py calls
+# it by this name.
+agent_steps = progress.agent_steps

@@ -19,9 +19,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from planet_tf import config as config_lib
-from planet_tf import rundir
+from planet_tf import progress, rundir
 from planet_tf.config import Config
 from planet_tf.envs import PAPER_TASKS
+from planet_tf.progress import agent_steps
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,13 +30,36 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TASKS: Tuple[str, ...] = tuple(PAPER_TASKS)
 
 
+class SweepError(Exception):
+  """Why a sweep (or a reproduce/ script) cannot go on, for the script's
+  main() to print and exit with; the helpers raise it and exit nowhere.
+
+  problems: one line each. checked: they were found by the checks made
+  before anything is created, and the message lists every one under their
+  count; else each line reads 'Error: <line>'. status: the exit status.
+  """
+  status = 1
+
+  def __init__(self, problems: Sequence[str], checked: bool = True):
+    self.problems = list(problems)
+    self.checked = checked
+    super().__init__(self.message())
+
+  def message(self) -> str:
+    """What the user reads on stderr."""
+    if self.checked:
+      return (f'Error: {len(self.problems)} problem(s); nothing was started '
+              'or created:\n' + '\n'.join(f'  {p}' for p in self.problems))
+    return '\n'.join(f'Error: {p}' for p in self.problems)
+
+
 def paper_tasks_only(tasks: Sequence[str]) -> None:
-  """Exits with one line naming any task that is not one of the paper's six
-  (scripts whose numbers exist for those tasks only)."""
+  """Raises SweepError, one line naming any task that is not one of the
+  paper's six (scripts whose numbers exist for those tasks only)."""
   unknown = [task for task in tasks if task not in TASKS]
   if unknown:
-    sys.exit(f"Error: unknown task(s) {', '.join(unknown)}; use the paper's: "
-             f"{', '.join(TASKS)}.")
+    raise SweepError([f"unknown task(s) {', '.join(unknown)}; use the "
+                      f"paper's: {', '.join(TASKS)}."], checked=False)
 
 
 TASK_TITLES: Dict[str, str] = {
@@ -277,12 +301,6 @@ def env_step_seconds(task: str, timings: Optional[dict] = None) -> float:
   return float(steps.get(task, steps['other_tasks']))
 
 
-def agent_steps(config: Mapping[str, object], task: str) -> int:
-  """Agent steps of one episode of `task`: ceil(episode_length / R)."""
-  repeat = config['action_repeat'] or PAPER_TASKS.get(task, ('', '', 1))[2]
-  return -(-int(config['episode_length']) // int(repeat))
-
-
 def _update_size(config: Mapping[str, object]) -> int:
   return int(config['batch_size']) * int(config['chunk_length'])
 
@@ -391,9 +409,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
   seed_left = max(0, seeds - done_rounds)
   trained = max(0, rounds - max(done_rounds, seeds))
   planned = trained if config['collect_policy'] == 'planner' else 0
-  every = int(config['test_every'])
-  tests = (rounds // every - done_rounds // every
-           if config['test_episodes'] else 0)
+  _, tests = progress.remaining_work(config, done)  # As the runs count.
   return tuple(
       start
       + trained * config['collect_interval'] * _update_size(config) * update

@@ -172,7 +172,10 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   values = flags.FLAGS
-  common.paper_tasks_only(values.tasks)
+  try:
+    common.paper_tasks_only(values.tasks)
+  except common.SweepError as error:
+    sys.exit(str(error))
   out = values.out or os.path.join('results', f'curves_{values.budget}')
   random = read_random(values.random)
   if not random:

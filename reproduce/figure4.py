@@ -8,6 +8,8 @@
 Writes results/figure4[_<budget>].{png,pdf,json}.
 """
 
+import sys
+
 from absl import app, flags
 
 from reproduce import sweep
@@ -17,8 +19,13 @@ VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
 
 
 def main(argv) -> int:
-  return sweep.curve_figure_main(
-      argv, 'figure4', 'Figure 4: model designs', VARIANTS)
+  options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
+  try:
+    return sweep.curve_figure(
+        options, 'figure4', 'Figure 4: model designs', VARIANTS)
+  except sweep.SweepError as error:
+    print(error, file=sys.stderr, flush=True)
+    sys.exit(error.status)
 
 
 if __name__ == '__main__':

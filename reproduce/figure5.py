@@ -8,6 +8,8 @@
 Writes results/figure5[_<budget>].{png,pdf,json}.
 """
 
+import sys
+
 from absl import app, flags
 
 from reproduce import sweep
@@ -17,8 +19,13 @@ VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
 
 
 def main(argv) -> int:
-  return sweep.curve_figure_main(
-      argv, 'figure5', 'Figure 5: agent designs', VARIANTS)
+  options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
+  try:
+    return sweep.curve_figure(
+        options, 'figure5', 'Figure 5: agent designs', VARIANTS)
+  except sweep.SweepError as error:
+    print(error, file=sys.stderr, flush=True)
+    sys.exit(error.status)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,8 @@ are drawn for comparison; they are never launched from here. Writes
 results/figure7[_<budget>].{png,pdf,json}.
 """
 
+import sys
+
 from absl import app, flags
 
 from reproduce import sweep
@@ -24,9 +26,14 @@ def task_key(task: str) -> str:
 
 
 def main(argv) -> int:
-  return sweep.curve_figure_main(
-      argv, 'figure7', 'Figure 7: one agent on all tasks', VARIANTS,
-      task_of=lambda task: None, key_for_task=task_key, compare=COMPARE)
+  options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
+  try:
+    return sweep.curve_figure(
+        options, 'figure7', 'Figure 7: one agent on all tasks', VARIANTS,
+        task_of=lambda task: None, key_for_task=task_key, compare=COMPARE)
+  except sweep.SweepError as error:
+    print(error, file=sys.stderr, flush=True)
+    sys.exit(error.status)
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ Both are resumable: a finished run (`rundir.is_finished`) is skipped, and an
 interrupted one resumes from its last checkpoint because `planet_tf.train`
 does so when rerun in the same run directory.
 
-While runs go, each one's metrics.jsonl is followed (`Progress`): one console
+While runs go, each one's metrics.jsonl is followed (`MetricsFollower`): one console
 line per collected episode. Each training process starts in a process group
 of its own, so that SIGINT or SIGTERM to the sweep reaches it and its
 environment processes once (`Children`), and the sweep waits for them before
@@ -31,7 +31,7 @@ from typing import (IO, Callable, Dict, Iterator, List, Mapping, Optional,
 import numpy as np
 
 from planet_tf import config as config_lib
-from planet_tf import devices, rundir, runtime
+from planet_tf import devices, progress, rundir, runtime
 from reproduce import common
 from reproduce.common import Run
 
@@ -192,64 +192,23 @@ def run_name(run: Run) -> str:
   return f"{run.variant}/{run.task or 'all_tasks'}/seed{run.seed}"
 
 
-def _duration(seconds: float) -> str:
-  minutes = int(round(seconds / 60))
-  if minutes < 1:
-    return f'{seconds:.0f}s'
-  return f'{minutes // 60}h{minutes % 60:02d}m' if minutes >= 60 else (
-      f'{minutes}m')
-
-
-def eta_seconds(config: Mapping[str, object],
-                rows: Sequence[dict]) -> Optional[float]:
-  """Seconds until a run ends, from its own episode times: the mean time of
-  its episodes after the seed episodes, and the median of its test points;
-  None before its first such episode."""
-  tasks = max(1, len(config_lib.tasks(config)))
-  total = int(config['total_episodes']) * tasks
-  done = max((row['episode'] for row in rows), default=0)
-  later = [row.get('train_seconds', 0.0) + row.get('collect_seconds', 0.0)
-           for row in rows if row['episode'] > config['seed_episodes'] * tasks]
-  if done >= total:
-    return 0.0
-  if not later:
-    return None
-  per_episode = float(np.mean(later))
-  tests = [row['test_seconds'] for row in rows if 'test_seconds' in row]
-  per_test = (float(np.median(tests)) if tests else
-              config['test_episodes'] * tasks * per_episode)
-  every = int(config['test_every'])
-  tests_left = (config['total_episodes'] // every - (done // tasks) // every
-                if config['test_episodes'] else 0)
-  return (total - done) * per_episode + tests_left * per_test
-
-
 def progress_line(name: str, row: dict,
                   config: Optional[Mapping[str, object]],
                   rows: Sequence[dict]) -> str:
   """One metrics row as a console line: run, episode k/N, train return,
-  test returns when tested, and the run's ETA."""
+  test returns when tested, and the run's ETA (`progress.run_eta`, the
+  estimate the run's own log shows)."""
   if config and config.get('planner') == 'true_simulator':
     return (f"{name}: true simulator, test return "
             f"{row.get('test_return', float('nan')):.1f}")
   tasks = config_lib.tasks(config) if config else []
-  total = (f"/{config['total_episodes'] * max(1, len(tasks))}" if config
-           else '')
-  parts = [f"{name}: episode {row['episode']}{total}"
-           + (f" ({row.get('task')})" if len(tasks) > 1 else '')]
-  if 'train_return' in row:
-    parts.append(f"train return {row['train_return']:.1f}")
-  for key, value in row.items():
-    if key.startswith('test_return') and not key.startswith('test_returns'):
-      parts.append(f"{key.replace('test_return', 'test return')} {value:.1f}"
-                   .replace('/', ' '))
-  eta = eta_seconds(config, rows) if config else None
-  if eta is not None:
-    parts.append('done' if eta == 0 else f'ETA {_duration(eta)}')
-  return ' | '.join(parts)
+  total = (config['total_episodes'] * max(1, len(tasks)) if config else None)
+  eta = progress.run_eta(config, rows) if config else None
+  return f'{name}: ' + progress.episode_line(
+      row, total, several_tasks=len(tasks) > 1, eta=eta, brief=True)
 
 
-class Progress:
+class MetricsFollower:
   """Follows one run's metrics.jsonl (via `rundir.read_metrics`) and logs a
   line for each row past those it has seen."""
 
@@ -263,6 +222,7 @@ class Progress:
     return rundir.read_metrics(self.logdir).rows
 
   def poll(self) -> None:
+    """Logs a progress line for each new row."""
     rows = self._rows()
     new = [row for row in rows if row['episode'] > self.seen]
     if not new:
@@ -348,16 +308,16 @@ def _run_local(run: Run, runs_dir: str, children: Children,
   start = time.time()
   if children.signum is None:
     common.write_run_spec(run, runs_dir)
-  progress = Progress(run, logdir, log)
+  follower = MetricsFollower(run, logdir, log)
   visible = slots.get() if slots is not None else None
   try:
     code = run_logged(run.command(runs_dir), logdir + '.log', children,
                       gpu_env(runtime.child_env(), visible),
-                      poll=progress.poll, poll_seconds=poll_seconds)
+                      poll=follower.poll, poll_seconds=poll_seconds)
   finally:
     if slots is not None:
       slots.put(visible)
-  progress.poll()
+  follower.poll()
   stopped = children.signum is not None
   return Outcome(run, logdir, -children.signum if code is None else code,
                  seconds=time.time() - start, interrupted=stopped and code != 0)
@@ -541,12 +501,12 @@ def launch_ray(runs: Sequence[Run], runs_dir: str,
       f'submit to Ray ({cpus_per_run} CPU, {gpus_per_run} GPU each).')
   task = ray.remote(num_cpus=cpus_per_run, num_gpus=gpus_per_run,
                     max_retries=0)(_ray_task)
-  refs, progress = {}, {}
+  refs, followers = {}, {}
   for run in todo:
     common.write_run_spec(run, runs_dir)
     logdir = run.logdir(runs_dir)
     ref = task.remote(run.command(runs_dir, sys.executable), logdir + '.log')
-    refs[ref], progress[ref] = run, Progress(run, logdir, log)
+    refs[ref], followers[ref] = run, MetricsFollower(run, logdir, log)
   remaining, finished, cancelled, last_poll = list(refs), 0, False, time.time()
   with signals_received() as received:
     while remaining:
@@ -560,7 +520,7 @@ def launch_ray(runs: Sequence[Run], runs_dir: str,
         cancelled = True
       if ready or time.time() - last_poll >= poll_seconds:
         for ref in remaining + ready:
-          progress[ref].poll()
+          followers[ref].poll()
         last_poll = time.time()
       for ref in ready:
         finished += 1

@@ -123,7 +123,10 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   values = flags.FLAGS
-  common.paper_tasks_only(values.tasks)
+  try:
+    common.paper_tasks_only(values.tasks)
+  except common.SweepError as error:
+    sys.exit(str(error))
   command = shlex.join(['python', 'reproduce/random_policy.py'] + sys.argv[1:])
   payload = measure(values.tasks, values.episodes, values.seed,
                     values.episode_length, command)

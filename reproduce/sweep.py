@@ -8,6 +8,10 @@ aggregate what the run directories hold; write results named with the
 budget. Config overrides for ablations pass through
 to every run, as `--config_overrides=key=value,...` or as `--key=value`
 after a `--` separator.
+
+Only a script's main() reads the flags (`SweepOptions.from_flags`) and
+exits; the steps here take the options and raise `SweepError`, so that a
+sweep can be built and planned from Python.
 """
 
 from __future__ import annotations
@@ -16,17 +20,16 @@ import dataclasses
 import json
 import os
 import signal
-import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from absl import flags
 
 from planet_tf import config as config_lib
-from planet_tf import devices, rundir
+from planet_tf import devices, progress, rundir
 from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
-from reproduce.common import Run
+from reproduce.common import Run, SweepError
 
 
 def define_flags(seeds: int = 5) -> None:
@@ -72,22 +75,74 @@ def define_flags(seeds: int = 5) -> None:
                     'their own directories.')
 
 
-def overrides(argv: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
-                                            List[str]]:
-  """--config_overrides plus any `--key=value` left after `--` in argv: the
-  valid ones as sorted pairs, and one line per problem of the others."""
-  extra = list(argv[1:])
-  bad = [arg for arg in extra if not arg.startswith('--') or '=' not in arg]
-  problems = [f"Unexpected argument '{arg}': pass config overrides as "
-              '--key=value after --, or as --config_overrides.' for arg in bad]
-  pairs, more = common.check_overrides(
-      list(flags.FLAGS.config_overrides) + [a for a in extra if a not in bad])
-  return pairs, problems + more
+@dataclasses.dataclass(frozen=True)
+class SweepOptions:
+  """What the shared flags ask of a sweep (see `define_flags`).
 
+  config_overrides: the --config_overrides items (key=value); extra_args:
+  the arguments after `--` (each --key=value). Built once by a script's
+  main() (`from_flags`), or directly from Python.
+  """
+  seeds: int = 5
+  tasks: Tuple[str, ...] = common.TASKS
+  budget: str = 'paper'
+  runs_dir: str = 'runs'
+  results_dir: str = 'results'
+  aggregate_only: bool = False
+  dry_run: bool = False
+  launcher: str = 'local'
+  parallel: int = 1
+  on_locked: str = 'skip'
+  gpus_per_run: Optional[float] = None
+  ray_address: str = 'auto'
+  config_overrides: Tuple[str, ...] = ()
+  extra_args: Tuple[str, ...] = ()
 
-def tasks() -> List[str]:
-  """The --tasks list."""
-  return list(flags.FLAGS.tasks)
+  @classmethod
+  def from_flags(cls, values: flags.FlagValues,
+                 argv: Sequence[str]) -> 'SweepOptions':
+    """The options of parsed flags `values` (the shared ones) and of the
+    arguments absl left in `argv` (the program, then those after `--`)."""
+    return cls(
+        seeds=values.seeds, tasks=tuple(values.tasks), budget=values.budget,
+        runs_dir=values.runs_dir, results_dir=values.results_dir,
+        aggregate_only=values.aggregate_only, dry_run=values.dry_run,
+        launcher=values.launcher, parallel=values.parallel,
+        on_locked=values.on_locked, gpus_per_run=values.gpus_per_run,
+        ray_address=values.ray_address,
+        config_overrides=tuple(values.config_overrides),
+        extra_args=tuple(argv[1:]))
+
+  def overrides(self) -> Tuple[Tuple[Tuple[str, str], ...], List[str]]:
+    """--config_overrides plus the `--key=value` after `--`: the valid ones
+    as sorted pairs, and one line per problem of the others."""
+    bad = [arg for arg in self.extra_args
+           if not arg.startswith('--') or '=' not in arg]
+    problems = [f"Unexpected argument '{arg}': pass config overrides as "
+                '--key=value after --, or as --config_overrides.'
+                for arg in bad]
+    pairs, more = common.check_overrides(
+        list(self.config_overrides)
+        + [arg for arg in self.extra_args if arg not in bad])
+    return pairs, problems + more
+
+  def problems(self) -> List[str]:
+    """One line per option out of range (the overrides' apart)."""
+    problems = []
+    if self.seeds < 1:
+      problems.append(f'--seeds={self.seeds}: pass --seeds=N with N >= 1 '
+                      '(seeds 1..N of each task and variant).')
+    if self.parallel < 1:
+      problems.append(f'--parallel={self.parallel}: pass --parallel=N with '
+                      'N >= 1 (runs at a time).')
+    for name, value, known in (('budget', self.budget, common.BUDGETS),
+                               ('launcher', self.launcher, launcher.LAUNCHERS),
+                               ('on_locked', self.on_locked,
+                                launcher.ON_LOCKED)):
+      if value not in known:
+        problems.append(f"--{name}={value}: choose one of "
+                        f"{', '.join(known)}.")
+    return problems
 
 
 def _note_other_tasks(task_list: Sequence[str]) -> None:
@@ -103,34 +158,24 @@ class Sweep:
 
   runs: the runs it launches; shown: the runs it aggregates (runs first);
   overrides: the config overrides of every run; configs: each unfinished
-  run's resolved config (empty with --aggregate_only).
+  run's resolved config (empty with --aggregate_only); options: what it
+  was built from.
   """
   runs: List[Run]
   shown: List[Run]
   overrides: Tuple[Tuple[str, str], ...]
   configs: Dict[Run, Config]
+  options: SweepOptions
 
 
-def _flag_problems() -> List[str]:
-  FLAGS = flags.FLAGS
-  problems = []
-  if FLAGS.seeds < 1:
-    problems.append(f'--seeds={FLAGS.seeds}: pass --seeds=N with N >= 1 '
-                    '(seeds 1..N of each task and variant).')
-  if FLAGS.parallel < 1:
-    problems.append(f'--parallel={FLAGS.parallel}: pass --parallel=N with '
-                    'N >= 1 (runs at a time).')
-  return problems
-
-
-def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
-                                                    List[str]]:
+def _config_problems(runs: Sequence[Run], runs_dir: str
+                     ) -> Tuple[Dict[Run, Config], List[str]]:
   """The resolved configs of the unfinished runs, and every problem: among
   them each existing run (finished or not) whose stored config.json differs
   from what this sweep would run, with every difference."""
   todo, stored, problems = [], {}, []
   for run in runs:
-    logdir = run.logdir(flags.FLAGS.runs_dir)
+    logdir = run.logdir(runs_dir)
     try:
       if not rundir.is_finished(logdir):
         todo.append(run)
@@ -144,49 +189,52 @@ def _config_problems(runs: Sequence[Run]) -> Tuple[Dict[Run, Config],
       list(dict.fromkeys(todo + list(stored))))
   for run, config in stored.items():
     if run in configs:
-      problems.extend(_stored_config_problem(run, config, configs[run]))
+      problems.extend(_stored_config_problem(run, config, configs[run],
+                                             runs_dir))
   return ({run: configs[run] for run in todo if run in configs},
           problems + config_problems)
 
 
-def _stored_config_problem(run: Run, stored: dict, config: Config) -> List[str]:
+def _stored_config_problem(run: Run, stored: dict, config: Config,
+                           runs_dir: str) -> List[str]:
   """One line if the run directory of `run` holds another config."""
   changes = rundir.config_changes(stored, config)
   if not changes:
     return []
   details = ', '.join(f'{key}: {old!r} (stored) vs {new!r}'
                       for key, (old, new) in sorted(changes.items()))
-  return [f'{run.logdir(flags.FLAGS.runs_dir)} holds a run made with another '
+  return [f'{run.logdir(runs_dir)} holds a run made with another '
           f'config ({details}): use another --runs_dir, or move it away.']
 
 
-def build(argv: Sequence[str], variants: Sequence[Tuple[str, ...]],
+def build(options: SweepOptions, variants: Sequence[Tuple[str, ...]],
           run_tasks: Sequence[Optional[str]],
           compare: Sequence[Tuple[str, ...]] = (),
           compare_tasks: Sequence[Optional[str]] = ()) -> Sweep:
   """The runs of variants x run_tasks x seeds (launched) and of compare x
-  compare_tasks (only shown), at --budget with the config overrides.
+  compare_tasks (only shown), at the options' budget with their overrides.
 
   Checks everything first, each unfinished run's full config included
-  (unless only aggregating), and on any problem prints one line per problem
-  and exits without creating anything.
+  (unless only aggregating), and on any problem raises SweepError listing
+  every one; nothing is created.
   """
-  FLAGS = flags.FLAGS
-  extra, override_problems = overrides(argv)
-  problems = _flag_problems() + override_problems
+  extra, override_problems = options.overrides()
+  problems = options.problems() + override_problems
+  if options.budget not in common.BUDGETS:  # No runs to check without one.
+    raise SweepError(problems)
   # At least one seed, so that a bad --seeds does not hide other problems.
-  seeds = max(FLAGS.seeds, 1)
-  runs = common.make_runs(variants, run_tasks, seeds, FLAGS.budget, extra)
-  shown = runs + common.make_runs(compare, compare_tasks, seeds, FLAGS.budget,
-                                  extra)
+  seeds = max(options.seeds, 1)
+  runs = common.make_runs(variants, run_tasks, seeds, options.budget, extra)
+  shown = runs + common.make_runs(compare, compare_tasks, seeds,
+                                  options.budget, extra)
   configs = {}
-  if not FLAGS.aggregate_only or FLAGS.dry_run:
-    configs, more = _config_problems(runs)
+  if not options.aggregate_only or options.dry_run:
+    configs, more = _config_problems(runs, options.runs_dir)
     problems.extend(more)
   if problems:
-    fail_all(problems)
-  _note_other_tasks([t for t in run_tasks + list(compare_tasks) if t])
-  return Sweep(runs, shown, extra, configs)
+    raise SweepError(problems)
+  _note_other_tasks([t for t in list(run_tasks) + list(compare_tasks) if t])
+  return Sweep(runs, shown, extra, configs, options)
 
 
 def has_gpu() -> bool:
@@ -195,10 +243,10 @@ def has_gpu() -> bool:
   return bool(devices.nvidia_gpus())
 
 
-def device_line() -> str:
+def device_line(options: SweepOptions) -> str:
   """The sweep's start-up line: the GPUs its runs get, or the CPU."""
-  share = flags.FLAGS.gpus_per_run
-  if flags.FLAGS.launcher == 'ray':
+  share = options.gpus_per_run
+  if options.launcher == 'ray':
     each = ('one GPU per run where it has GPUs' if share is None else
             f'{share:g} GPU per run')
     return f'device: as the Ray cluster assigns, {each}'
@@ -207,19 +255,6 @@ def device_line() -> str:
     return devices.device_line([])
   return (f"device: {len(gpus)} GPU(s) ({'; '.join(gpus)}), "
           f"{1.0 if share is None else share:g} per run")
-
-
-def _hours(seconds: Tuple[float, float]) -> str:
-  low, high = seconds
-  if high < 3600:
-    text = [f'{value / 60:.0f}' for value in (low, high)]
-    unit = 'minutes'
-  else:
-    digits = 1 if high < 36000 else 0
-    text = [f'{value / 3600:,.{digits}f}' for value in (low, high)]
-    unit = 'hours'
-  return f'{text[0]} {unit}' if text[0] == text[1] else (
-      f'{text[0]}-{text[1]} {unit}')
 
 
 def _shape(runs: Sequence[Run]) -> str:
@@ -269,56 +304,102 @@ def _estimates(configs: Dict[Run, Config], state: Dict[Run, tuple],
   return known, len(left) - len(known), rates.source
 
 
-def plan_text(runs: Sequence[Run], configs: Dict[Run, Config], runs_dir: str,
-              budget: str, parallel_text: str) -> Tuple[str, Optional[float]]:
-  """The plan of a sweep: runs, budget, where they go, how many are
-  finished or started, and the hours of compute left. Also returns the
-  median hours of an unfinished run (None without a figure)."""
-  state = _run_state(runs, runs_dir)
+@dataclasses.dataclass(frozen=True)
+class Plan:
+  """What a sweep will do, before it starts.
+
+  runs: how many it launches, shaped as `shape` ('rssm, rnn x 6 tasks x 5
+  seeds'); episodes: the episodes of an unfinished run (one value per
+  kind); where: the run directories' pattern; finished, started: runs
+  already finished, and started but not finished (to resume); to_run: the
+  unfinished runs; estimate: (low, high) seconds of compute left, summed
+  over the `estimated` unfinished runs that have a figure (None: no run
+  has one), `no_figure` the others; source: where the figures come from;
+  per_run_hours: the median hours of an unfinished run with a figure;
+  budget, parallel_text: as the plan names them.
+  """
+  runs: int
+  shape: str
+  budget: str
+  episodes: Tuple[int, ...]
+  where: str
+  finished: int
+  started: int
+  to_run: int
+  estimate: Optional[Tuple[float, float]]
+  estimated: int
+  no_figure: int
+  source: str
+  per_run_hours: Optional[float]
+  parallel_text: str
+
+  @property
+  def not_started(self) -> int:
+    return self.runs - self.finished - self.started
+
+  def text(self) -> str:
+    """The plan as the sweep prints it."""
+    lines = [
+        f'Plan: {self.runs} runs ({self.shape}) at '
+        f'{common.budget_label(self.budget)}'
+        + (f", {' or '.join(f'{e:,}' for e in self.episodes)} episodes each."
+           if self.episodes else '.'),
+        f'  Run directories: {self.where} (output in seed<k>.log beside '
+        'each).',
+        f'  Already finished: {self.finished}. Started, to resume: '
+        f'{self.started}. Not started: {self.not_started}.']
+    if self.estimate is not None:
+      lines.append(
+          f'  Estimate: about {progress.format_duration(*self.estimate)} of '
+          f'compute for the {self.estimated} unfinished runs '
+          f'({self.parallel_text}), from {self.source}.')
+    if self.no_figure:
+      lines.append(f'  No time figure for {self.no_figure} run(s): the true '
+                   'simulator has no reference; its first finished run gives '
+                   'one.')
+    if not self.to_run:
+      lines.append('  Nothing left to run.')
+    return '\n'.join(lines)
+
+
+def plan(sweep: Sweep) -> Plan:
+  """The plan of a sweep: its runs, budget, where they go, how many are
+  finished or started, and the hours of compute left."""
+  options = sweep.options
+  runs, configs = sweep.runs, sweep.configs
+  state = _run_state(runs, options.runs_dir)
   finished = sum(state[run][0] for run in runs)
   started = sum(not state[run][0] and (state[run][1] > 0 or
                                        state[run][2] is not None)
                 for run in runs)
   episodes = sorted({config.total_episodes * len(config_lib.tasks(config))
                      for config in configs.values()})
-  lines = [
-      f'Plan: {len(runs)} runs ({_shape(runs)}) at '
-      f'{common.budget_label(budget)}'
-      + (f", {' or '.join(f'{e:,}' for e in episodes)} episodes each."
-         if episodes else '.'),
-      f'  Run directories: {_where(runs, runs_dir, budget)} (output in '
-      'seed<k>.log beside each).',
-      f'  Already finished: {finished}. Started, to resume: {started}. '
-      f'Not started: {len(runs) - finished - started}.']
-  left, unknown, source = _estimates(configs, state, budget)
-  if left:
-    total = (sum(s[0] for s in left), sum(s[1] for s in left))
-    lines.append(f'  Estimate: about {_hours(total)} of compute for the '
-                 f'{len(left)} unfinished runs ({parallel_text}), from '
-                 f'{source}.')
-  if unknown:
-    lines.append(f'  No time figure for {unknown} run(s): the true simulator '
-                 'has no reference; its first finished run gives one.')
-  if not configs:
-    lines.append('  Nothing left to run.')
-  per_run = (float(np.median([sum(s) / 2 for s in left])) / 3600 if left
-             else None)
-  return '\n'.join(lines), per_run
+  left, unknown, source = _estimates(configs, state, options.budget)
+  return Plan(
+      runs=len(runs), shape=_shape(runs), budget=options.budget,
+      episodes=tuple(episodes),
+      where=_where(runs, options.runs_dir, options.budget),
+      finished=finished, started=started, to_run=len(configs),
+      estimate=((sum(s[0] for s in left), sum(s[1] for s in left))
+                if left else None),
+      estimated=len(left), no_figure=unknown, source=source,
+      per_run_hours=(float(np.median([sum(s) / 2 for s in left])) / 3600
+                     if left else None),
+      parallel_text=_parallel_text(options))
 
 
-def _parallel_text() -> str:
-  FLAGS = flags.FLAGS
-  if FLAGS.launcher == 'ray':
+def _parallel_text(options: SweepOptions) -> str:
+  if options.launcher == 'ray':
     return 'summed over runs; Ray spreads them over the cluster'
-  if FLAGS.parallel == 1:
+  if options.parallel == 1:
     return 'one run at a time'
-  return (f'summed over runs; --parallel {FLAGS.parallel} shares this '
+  return (f'summed over runs; --parallel {options.parallel} shares this '
           "machine's cores between them")
 
 
-def _warn_without_gpu(per_run_hours: Optional[float]) -> None:
-  FLAGS = flags.FLAGS
-  if (FLAGS.budget != 'paper' or FLAGS.launcher != 'local' or
+def _warn_without_gpu(options: SweepOptions,
+                      per_run_hours: Optional[float]) -> None:
+  if (options.budget != 'paper' or options.launcher != 'local' or
       per_run_hours is None or has_gpu()):
     return
   print(f"Warning: no GPU found (nothing from `nvidia-smi -L`). The paper's budget takes about {per_run_hours:,.0f} hours per "
@@ -327,38 +408,51 @@ def _warn_without_gpu(per_run_hours: Optional[float]) -> None:
         flush=True)
 
 
-def launch(sweep: Sweep) -> List[launcher.Outcome]:
-  """Prints the plan, then runs the unfinished runs (unless --aggregate_only;
-  with --dry_run exits after the plan). Prints a summary; after SIGINT or
-  SIGTERM, once the runs stopped, exits asking to rerun the command."""
-  FLAGS = flags.FLAGS
-  if (FLAGS.aggregate_only and not FLAGS.dry_run) or not sweep.runs:
+class SweepInterrupted(SweepError):
+  """The sweep received `signum` and stopped its runs; rerunning the same
+  command resumes them. Exit status 128 + signum."""
+
+  def __init__(self, signum: int):
+    self.signum = signum
+    self.status = 128 + signum
+    super().__init__([f'{signal.Signals(signum).name}: interrupted: rerun the '
+                      'same command to resume.'], checked=False)
+
+  def message(self) -> str:
+    return self.problems[0]
+
+
+def launch(sweep: Sweep) -> Optional[List[launcher.Outcome]]:
+  """Prints the plan, then runs the unfinished runs (none with
+  --aggregate_only); prints a summary. None after a dry run: the plan
+  printed, nothing started. Raises SweepError when the launcher cannot
+  start, SweepInterrupted after SIGINT or SIGTERM once the runs stopped."""
+  options = sweep.options
+  if (options.aggregate_only and not options.dry_run) or not sweep.runs:
     return []
-  text, per_run_hours = plan_text(sweep.runs, sweep.configs, FLAGS.runs_dir,
-                                  FLAGS.budget, _parallel_text())
-  print(text, flush=True)
-  print(device_line(), flush=True)
-  _warn_without_gpu(per_run_hours)
-  if FLAGS.dry_run:
+  planned = plan(sweep)
+  print(planned.text(), flush=True)
+  print(device_line(options), flush=True)
+  _warn_without_gpu(options, planned.per_run_hours)
+  if options.dry_run:
     print('Dry run: nothing was started or created.', flush=True)
-    sys.exit(0)
+    return None
   try:
-    outcomes = launcher.launch(sweep.runs, FLAGS.runs_dir, FLAGS.launcher,
-                               FLAGS.parallel, FLAGS.ray_address,
-                               gpus_per_run=FLAGS.gpus_per_run,
-                               on_locked=FLAGS.on_locked)
+    outcomes = launcher.launch(sweep.runs, options.runs_dir, options.launcher,
+                               options.parallel, options.ray_address,
+                               gpus_per_run=options.gpus_per_run,
+                               on_locked=options.on_locked)
   except launcher.Interrupted as stop:
     print(launcher.summarize(stop.outcomes), flush=True)
-    print(f'{signal.Signals(stop.signum).name}: interrupted: rerun the same '
-          'command to resume.', file=sys.stderr, flush=True)
-    sys.exit(128 + stop.signum)
+    raise SweepInterrupted(stop.signum) from stop
   except (RuntimeError, ValueError) as error:
-    fail(str(error))
+    raise SweepError([str(error)], checked=False) from error
   print(launcher.summarize(outcomes), flush=True)
   return outcomes
 
 
 def exit_code(outcomes: Sequence[launcher.Outcome]) -> int:
+  """1 if a run failed, else 0."""
   return 1 if any(not o.ok for o in outcomes) else 0
 
 
@@ -366,13 +460,15 @@ def load_groups(sweep: Sweep, script: str,
                 launched: Sequence[launcher.Outcome],
                 ) -> Dict[tuple, aggregate.Group]:
   """Reads the shown runs' metrics; warns about what it could not read;
-  exits with a hint when there are none."""
-  groups = aggregate.load_groups(sweep.shown, flags.FLAGS.runs_dir)
+  raises SweepError with a hint when there are none."""
+  runs_dir = sweep.options.runs_dir
+  groups = aggregate.load_groups(sweep.shown, runs_dir)
   for problem in aggregate.problems(groups):
     print(f'Warning: {problem}', flush=True)
   if not aggregate.has_metrics(groups):
-    fail(common.find_metrics_hint(sweep.runs, flags.FLAGS.runs_dir, script,
-                                  launched=any(not o.skipped for o in launched)))
+    raise SweepError([common.find_metrics_hint(
+        sweep.runs, runs_dir, script,
+        launched=any(not o.skipped for o in launched))], checked=False)
   # Runs only shown (e.g. the true simulator's row) are listed once they
   # hold metrics: a sweep that did not ask for them does not announce them.
   launched_runs = set(sweep.runs)
@@ -423,33 +519,24 @@ def figure_title(text: str, budget: str, seeds: int,
           f'{common.budget_label(budget)}')
 
 
-def fail(message: str) -> None:
-  sys.exit(f'Error: {message}')
+def results_stem(options: SweepOptions, base: str) -> str:
+  """`<results_dir>/<base>[_<budget>]`."""
+  return os.path.join(options.results_dir,
+                      common.output_name(base, options.budget))
 
 
-def fail_all(problems: Sequence[str]) -> None:
-  """Exits listing every problem, one per line; nothing was started."""
-  sys.exit(f'Error: {len(problems)} problem(s); nothing was started or '
-           'created:\n' + '\n'.join(f'  {p}' for p in problems))
-
-
-def results_stem(base: str) -> str:
-  FLAGS = flags.FLAGS
-  return os.path.join(FLAGS.results_dir,
-                      common.output_name(base, FLAGS.budget))
-
-
-def plot(curves, title: str, base: str, task_list: Sequence[str]) -> List[str]:
+def plot(options: SweepOptions, curves, title: str, base: str,
+         task_list: Sequence[str]) -> List[str]:
   """Writes the figure `<results_dir>/<base>[_<budget>].{png,pdf}`."""
-  paths = plotting.plot_curves(curves, title, results_stem(base),
+  paths = plotting.plot_curves(curves, title, results_stem(options, base),
                                plotting.references(task_list))
   print('Wrote ' + ', '.join(paths), flush=True)
   return paths
 
 
-def write_json(base: str, payload: dict) -> str:
+def write_json(options: SweepOptions, base: str, payload: dict) -> str:
   """Writes `<results_dir>/<base>[_<budget>].json`; returns its path."""
-  path = results_stem(base) + '.json'
+  path = results_stem(options, base) + '.json'
   common.write_atomic(path, json.dumps(payload, indent=2).encode())
   return path
 
@@ -470,34 +557,37 @@ def curves_payload(curves: Dict[str, Dict[str, object]], budget: str,
             for (v, t), g in groups.items()})
 
 
-def curve_figure_main(argv: Sequence[str], base: str, text: str,
-                      variants: Dict[str, Tuple[str, ...]],
-                      task_of: Callable[[str], Optional[str]] = lambda t: t,
-                      key_for_task: Optional[Callable[[str], str]] = None,
-                      compare: Optional[Dict[str, Tuple[str, ...]]] = None,
-                      ) -> int:
-  """Launch (unless --aggregate_only), aggregate and plot one figure.
+def curve_figure(options: SweepOptions, base: str, text: str,
+                 variants: Dict[str, Tuple[str, ...]],
+                 task_of: Callable[[str], Optional[str]] = lambda t: t,
+                 key_for_task: Optional[Callable[[str], str]] = None,
+                 compare: Optional[Dict[str, Tuple[str, ...]]] = None,
+                 ) -> int:
+  """Launch (unless --aggregate_only), aggregate and plot one figure;
+  returns the exit status (0 after a dry run). Raises SweepError.
 
   variants: label -> presets of the runs to launch and plot. task_of maps a
   panel's task to the run's task (None: one run for all tasks). compare:
   label -> presets of per-task runs plotted if present, never launched.
   """
-  FLAGS = flags.FLAGS
-  task_list = tasks()
+  task_list = list(options.tasks)
   run_tasks = list(dict.fromkeys(task_of(t) for t in task_list))
-  sweep = build(argv, list(variants.values()), run_tasks,
+  sweep = build(options, list(variants.values()), run_tasks,
                 list((compare or {}).values()), task_list)
   outcomes = launch(sweep)
+  if outcomes is None:
+    return 0
   groups = load_groups(sweep, f'reproduce/{base}.py', outcomes)
-  labels = {label: Run(task_of(task_list[0]), 1, presets, FLAGS.budget,
+  labels = {label: Run(task_of(task_list[0]), 1, presets, options.budget,
                        sweep.overrides)
             for label, presets in variants.items()}
   for label, presets in (compare or {}).items():
-    labels[label] = Run(task_list[0], 1, presets, FLAGS.budget,
+    labels[label] = Run(task_list[0], 1, presets, options.budget,
                         sweep.overrides)
   curves = curves_by_task(groups, labels, task_list, key_for_task)
-  plot(curves, figure_title(text, FLAGS.budget, FLAGS.seeds, groups), base,
+  plot(options, curves,
+       figure_title(text, options.budget, options.seeds, groups), base,
        task_list)
-  print('Wrote ' + write_json(base, curves_payload(curves, FLAGS.budget,
-                                                   groups)), flush=True)
+  print('Wrote ' + write_json(options, base, curves_payload(
+      curves, options.budget, groups)), flush=True)
   return exit_code(outcomes)

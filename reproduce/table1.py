@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import os
+import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -237,26 +238,43 @@ def measure(groups: Dict[tuple, aggregate.Group], presets: Sequence[str],
   return finals, episodes, finished
 
 
-def main(argv) -> int:
-  FLAGS = flags.FLAGS
-  tasks = sweep.tasks()
-  launched = [PLANET] + ([TRUE_SIMULATOR] if FLAGS.true_simulator else [])
-  shown = [] if FLAGS.true_simulator else [TRUE_SIMULATOR]
-  runs = sweep.build(argv, launched, tasks, shown, tasks)
+def table1(options: sweep.SweepOptions, true_simulator: bool = False,
+           random_policy: str = '') -> int:
+  """Launch (unless --aggregate_only), aggregate and write Table 1;
+  returns the exit status (0 after a dry run). Raises SweepError.
+
+  true_simulator: also launch CEM on the true simulator; random_policy:
+  the random policy's returns file (its row when it exists)."""
+  tasks = list(options.tasks)
+  launched = [PLANET] + ([TRUE_SIMULATOR] if true_simulator else [])
+  shown = [] if true_simulator else [TRUE_SIMULATOR]
+  runs = sweep.build(options, launched, tasks, shown, tasks)
   outcomes = sweep.launch(runs)
+  if outcomes is None:
+    return 0
   groups = sweep.load_groups(runs, 'reproduce/table1.py', outcomes)
   planet, planet_episodes, planet_done = measure(groups, PLANET, tasks)
   true_sim, sim_episodes, sim_done = measure(groups, TRUE_SIMULATOR, tasks)
-  table = build_table(planet, true_sim, FLAGS.budget, tasks, planet_episodes,
-                      sim_episodes, {'PlaNet': planet_done,
-                                     'CEM + true simulator': sim_done},
-                      read_random_policy(FLAGS.random_policy))
+  table = build_table(planet, true_sim, options.budget, tasks,
+                      planet_episodes, sim_episodes,
+                      {'PlaNet': planet_done,
+                       'CEM + true simulator': sim_done},
+                      read_random_policy(random_policy))
   table['generated'] = time.strftime('%Y-%m-%d %H:%M:%S')
-  paths = write_table(table, FLAGS.results_dir)
+  paths = write_table(table, options.results_dir)
   print('Wrote ' + ', '.join(paths), flush=True)
   print(to_markdown(table), flush=True)
   return sweep.exit_code(outcomes)
 
+
+def main(argv) -> int:
+  FLAGS = flags.FLAGS
+  options = sweep.SweepOptions.from_flags(FLAGS, argv)
+  try:
+    return table1(options, FLAGS.true_simulator, FLAGS.random_policy)
+  except sweep.SweepError as error:
+    print(error, file=sys.stderr, flush=True)
+    sys.exit(error.status)
 
 if __name__ == '__main__':
   sweep.define_flags()

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from planet_tf import config as config_lib
 from planet_tf import progress, rundir
 
 
@@ -110,6 +111,39 @@ def test_eta_from_the_planned_episodes_and_the_test_points():
   assert line == ('episode 3/40 | env steps 3000 | train return 1.5 | loss 1.0 '
                   '(image 0.5, reward 0.25) | test return 7.0 | train 12s, '
                   'collect 18s, test 40s | ETA 2.0 h')
+
+
+def test_one_duration_format_for_etas_and_plan_estimates():
+  assert [progress.format_duration(s) for s in (40, 2100, 8640, 4.5e6)] == [
+      '40 s', '35 min', '2.4 h', '1,250 h']
+  assert progress.format_duration(2400, 4500) == '40-75 min'
+  assert progress.format_duration(6120, 9000) == '1.7-2.5 h'
+  assert progress.format_duration(7200, 7210) == '2.0 h'
+
+
+def test_one_count_of_agent_steps_for_configs_and_stored_configs():
+  cpu = config_lib.resolve(('cpu',), dict(task='cheetah_run'))
+  assert progress.agent_steps(cpu, 'cheetah_run') == 250  # 1000 / R=4.
+  assert progress.agent_steps(cpu.to_dict(), 'cartpole_swingup') == 125
+  assert progress.agent_steps(cpu.replace(action_repeat=3), 'hopper_hop') == 334
+  with pytest.raises(ValueError, match='pass --action_repeat'):
+    progress.agent_steps(cpu.to_dict(), 'hopper_hop')
+
+
+def test_a_runs_eta_from_its_config_and_rows():
+  config = dict(task='cheetah_run', total_episodes=4, seed_episodes=1,
+                test_every=2, test_episodes=1)
+  rows = [{'episode': 1, 'collect_seconds': 5.0},
+          {'episode': 2, 'loss': 1.0, 'train_seconds': 10.0,
+           'collect_seconds': 20.0}]
+  assert progress.remaining_work(config, 2) == (2, 1)
+  assert progress.run_eta(config, rows[:1]) is None  # No planned episode.
+  # 2 episodes of 30 s, one test point of 1.5 x 20 s.
+  assert progress.run_eta(config, rows) == 2 * 30 + 30
+  assert progress.run_eta(config, rows + [{'episode': 4}]) == 0
+  line = progress.episode_line(dict(rows[1], train_return=2.0), 4, False,
+                               eta=0.0, brief=True)
+  assert line == 'episode 2/4 | train return 2.0 | done'
 
 
 def test_plain_progress_lines_at_most_once_a_minute(caplog):

@@ -2,7 +2,8 @@
 problem reported before anything starts, SIGTERM and Ctrl-C, progress lines,
 finished true-simulator runs, malformed metrics lines, the random-policy row.
 
-Scripts run as subprocesses, as the user runs them.
+Sweeps are built and planned in-process from `sweep.SweepOptions`; a few
+scripts run as subprocesses, as the user runs them, for what the user reads.
 """
 
 import csv
@@ -19,8 +20,8 @@ import numpy as np
 import pytest
 
 from planet_tf import config as config_lib
-from planet_tf import rundir, runtime
-from reproduce import common, launcher
+from planet_tf import progress, rundir, runtime
+from reproduce import common, launcher, sweep
 from reproduce.common import Run
 
 ROOT = common.REPO_ROOT
@@ -81,7 +82,7 @@ def _true_simulator_run(runs_dir):
 
 def test_reference_figures_give_the_measured_times_of_one_episode():
   cpu = _config(Run('cheetah_run', 1, ('rssm',), 'cpu'))
-  assert [common.agent_steps(cpu, t) for t in common.TASKS] == [
+  assert [progress.agent_steps(cpu, t) for t in common.TASKS] == [
       125, 250, 250, 500, 250, 500]
   # The last episode of a cpu run: a start, C=25 updates (40-75 s), 250
   # agent steps (110-130 s) and a test point of 3 episodes (300-480 s).
@@ -146,28 +147,42 @@ def test_existing_runs_made_with_another_config_are_listed_before_launch(
   assert sorted(os.walk(runs)) == before  # Nothing created.
 
 
-def _estimate_hours(stdout):
-  match = re.search(r'Estimate: about ([\d.,]+)(?:-([\d.,]+))? (hours|minutes)',
-                    stdout)
-  assert match, stdout
-  value = float((match.group(2) or match.group(1)).replace(',', ''))
-  return value if match.group(3) == 'hours' else value / 60
+def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
+  runs = tmp_path / 'runs'
+  result = _script('table1.py', '--dry_run', '--budget=cpu', '--seeds=5',
+                   f'--runs_dir={runs}', f'--results_dir={tmp_path / "out"}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert not os.path.exists(runs) and not os.path.exists(tmp_path / 'out')
+  lines = result.stdout.splitlines()
+  assert lines[0] == ("Plan: 30 runs (rssm x 6 tasks x 5 seeds) at budget "
+                      "'cpu' (preset cpu; NOT the paper's budget, not "
+                      'comparable with its numbers), 40 episodes each.')
+  assert lines[1] == (f'  Run directories: {runs}/cpu/rssm/<task>/seed<k> '
+                      '(output in seed<k>.log beside each).')
+  assert lines[2] == ('  Already finished: 0. Started, to resume: 0. '
+                      'Not started: 30.')
+  assert re.fullmatch(r'  Estimate: about [\d.]+-[\d.]+ h of compute for the '
+                      r'30 unfinished runs \(one run at a time\), from '
+                      r"reference figures measured on this project's 2-core "
+                      r'CPU .*\.', lines[3]), lines[3]
+  assert 'Dry run: nothing was started or created.' in lines
 
 
-def test_dry_run_prints_the_plan_from_measured_times_and_creates_nothing(
+def _cpu_table1(runs_dir, seeds=5):
+  """Table 1's sweep at budget cpu, built in-process."""
+  options = sweep.SweepOptions(seeds=seeds, budget='cpu', dry_run=True,
+                               runs_dir=str(runs_dir))
+  return sweep.build(options, [('rssm',)], list(common.TASKS),
+                     [('true_simulator',)], list(common.TASKS))
+
+
+def test_the_plan_estimates_from_measured_times_once_runs_have_them(
     tmp_path):
   runs = tmp_path / 'runs'
-  args = ['--dry_run', '--budget=cpu', '--seeds=5', f'--runs_dir={runs}',
-          f'--results_dir={tmp_path / "results"}']
-  fresh = _script('table1.py', *args)
-  assert fresh.returncode == 0, fresh.stderr[-3000:]
-  assert not os.path.exists(runs) and not os.path.exists(tmp_path / 'results')
-  assert "Plan: 30 runs (rssm x 6 tasks x 5 seeds) at budget 'cpu'" in fresh.stdout
-  assert '40 episodes each' in fresh.stdout
-  assert str(runs / 'cpu' / 'rssm') in fresh.stdout
-  assert 'Already finished: 0. Started, to resume: 0. Not started: 30.' in fresh.stdout
-  assert "reference figures measured on this project's 2-core CPU" in fresh.stdout
-  reference_hours = _estimate_hours(fresh.stdout)
+  fresh = sweep.plan(_cpu_table1(runs))
+  assert (fresh.finished, fresh.started, fresh.not_started) == (0, 0, 30)
+  assert fresh.source.startswith('reference figures measured on')
+  assert fresh.estimated == 30 and fresh.no_figure == 0
 
   # One run finished and one started, twice as slow as the references.
   first, second = (Run('cheetah_run', seed, ('rssm',), 'cpu') for seed in (1, 2))
@@ -178,14 +193,13 @@ def test_dry_run_prints_the_plan_from_measured_times_and_creates_nothing(
   _write_run(second.logdir(str(runs)), _timed_rows(config, 10, 150, 250, 800),
              config)
   before = _tree(runs)
-  measured = _script('table1.py', *args)
-  assert measured.returncode == 0, measured.stderr[-3000:]
+  measured = sweep.plan(_cpu_table1(runs))
   assert _tree(runs) == before
-  assert 'Already finished: 1. Started, to resume: 1. Not started: 28.' in (
-      measured.stdout)
-  assert "measured in 50 episodes of this sweep's runs" in measured.stdout
-  assert _estimate_hours(measured.stdout) > 1.6 * reference_hours
-  assert 'no GPU found' not in measured.stdout  # Only the paper budget warns.
+  assert (measured.finished, measured.started, measured.not_started) == (
+      1, 1, 28)
+  assert measured.to_run == measured.estimated == 29
+  assert measured.source == "measured in 50 episodes of this sweep's runs"
+  assert measured.estimate[1] > 1.6 * fresh.estimate[1]
 
 
 def test_the_paper_budget_without_a_gpu_warns_but_runs(tmp_path):
@@ -211,6 +225,37 @@ def test_the_plan_counts_finished_true_simulator_runs(tmp_path):
 
 # 2. Every problem before anything starts.
 
+def test_a_sweep_is_built_and_planned_in_process(tmp_path):
+  runs = tmp_path / 'runs'
+  options = sweep.SweepOptions(
+      seeds=2, tasks=('cheetah_run', 'walker_walk'), budget='debug',
+      runs_dir=str(runs), parallel=2, config_overrides=('horizon=3',),
+      extra_args=('--free_nats=2',))
+  built = sweep.build(options, [('rssm',), ('rnn',)], list(options.tasks))
+  assert built.overrides == (('free_nats', '2'), ('horizon', '3'))
+  assert [(r.variant, r.task, r.seed) for r in built.runs[:3]] == [
+      ('rssm@free_nats=2,horizon=3', 'cheetah_run', 1),
+      ('rssm@free_nats=2,horizon=3', 'cheetah_run', 2),
+      ('rssm@free_nats=2,horizon=3', 'walker_walk', 1)]
+  assert len(built.runs) == 8 and built.shown == built.runs
+  assert set(built.configs) == set(built.runs)
+  config = built.configs[built.runs[1]]
+  assert (config.model, config.task, config.seed) == ('rssm', 'cheetah_run', 2)
+  assert (config.horizon, config.free_nats, config.total_episodes) == (3, 2.0, 4)
+  planned = sweep.plan(built)
+  assert (planned.runs, planned.episodes, planned.to_run) == (8, (4,), 8)
+  assert planned.shape == ('rssm@free_nats=2,horizon=3, rnn@free_nats=2,'
+                           'horizon=3 x 2 tasks x 2 seeds')
+  assert planned.where == os.path.join(str(runs), 'debug', '<variant>',
+                                       '<task>', 'seed<k>')
+  assert (planned.finished, planned.started, planned.not_started) == (0, 0, 8)
+  low, high = planned.estimate
+  assert 0 < low <= high and planned.estimated == 8
+  assert planned.parallel_text.startswith('summed over runs; --parallel 2')
+  assert 'Estimate: about ' in planned.text()
+  assert not os.path.exists(runs)  # Building and planning create nothing.
+
+
 def test_every_problem_is_listed_before_anything_is_created(tmp_path):
   runs = tmp_path / 'runs'
   corrupt = Run('walker_walk', 1, ('rssm',), 'paper',
@@ -219,31 +264,37 @@ def test_every_problem_is_listed_before_anything_is_created(tmp_path):
   with open(os.path.join(corrupt, 'config.json'), 'w') as file:
     file.write('{"task": "walk')
   before = _tree(runs)
-  result = _script('figure4.py', '--seeds=0',
-                   '--tasks=cheetah_runn,walker_walk', f'--runs_dir={runs}',
-                   '--config_overrides=horizon=abc,top_k=2000,preset=x', '--',
-                   '--xla_planner=maybe')
-  assert result.returncode == 1, result.stdout[-2000:]
-  errors = result.stderr.splitlines()
-  assert errors[0] == 'Error: 7 problem(s); nothing was started or created:'
+  options = sweep.SweepOptions(
+      seeds=0, parallel=0, tasks=('cheetah_runn', 'walker_walk'),
+      runs_dir=str(runs),
+      config_overrides=('horizon=abc', 'top_k=2000', 'preset=x'),
+      extra_args=('--xla_planner=maybe', 'stray'))
+  with pytest.raises(sweep.SweepError) as raised:
+    sweep.build(options, [('rssm',)], list(options.tasks))
+  problems = raised.value.problems
   expected = ['--seeds=0: pass --seeds=N with N >= 1',
+              '--parallel=0: pass --parallel=N with N >= 1',
+              "Unexpected argument 'stray'",
               'Override horizon=abc: horizon takes an integer',
               'Override xla_planner=maybe: xla_planner takes true or false',
               "Override 'preset' is set by the sweep itself",
               "Unknown task 'cheetah_runn'. Use one of: cartpole_swingup",
               '--top_k=2000 exceeds --candidates=1000',
               f'{corrupt}/config.json is corrupt']
+  assert len(problems) == len(expected), problems
   for text in expected:
-    assert sum(text in line for line in errors) == 1, (text, errors)
+    assert sum(text in line for line in problems) == 1, (text, problems)
+  assert str(raised.value).splitlines()[0] == (
+      'Error: 9 problem(s); nothing was started or created:')
   assert _tree(runs) == before  # No stray rssm@horizon=abc/ and the like.
-  assert 'No metrics found' not in result.stderr
 
 
 def test_a_config_problem_alone_starts_nothing(tmp_path):
   result = _script('figure5.py', '--seeds=2', '--tasks=cheetah_run',
                    f'--runs_dir={tmp_path / "runs"}', '--', '--top_k=2000')
   assert result.returncode == 1
-  assert result.stderr.splitlines()[1:] == [
+  assert result.stderr.splitlines() == [
+      'Error: 1 problem(s); nothing was started or created:',
       '  --top_k=2000 exceeds --candidates=1000: choose top_k <= candidates.']
   assert not os.path.exists(tmp_path / 'runs')
 
@@ -312,17 +363,18 @@ def test_progress_lines_give_returns_and_the_runs_eta():
   rows = [{'episode': e, 'train_return': float(e), 'train_seconds': 0.0,
            'collect_seconds': 5.0} for e in (1, 2)]
   rows += [{'episode': e, 'train_return': float(e), 'train_seconds': 20.0,
-            'collect_seconds': 40.0} for e in (3, 4)]
-  # 6 episodes of 60 s, two test points of 3 x 60 s (none measured yet).
-  assert launcher.eta_seconds(config, rows) == pytest.approx(720.0)
+            'collect_seconds': 40.0, 'loss': 1.0} for e in (3, 4)]
+  # 6 episodes of 60 s, two test points of 1.5 x 40 s (none measured yet):
+  # the estimate the run's own log shows (progress.run_eta).
+  assert progress.run_eta(config, rows) == pytest.approx(480.0)
   rows.append(dict(rows[-1], episode=5, test_seconds=100.0, test_return=7.5,
                    test_returns=[5.0, 10.0]))
   # 5 episodes of 60 s and one test point as long as the measured one.
-  assert launcher.eta_seconds(config, rows) == pytest.approx(400.0)
+  assert progress.run_eta(config, rows) == pytest.approx(400.0)
   line = launcher.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
                                 rows)
   assert line == ('rssm/cheetah_run/seed1: episode 5/10 | train return 4.0 | '
-                  'test return 7.5 | ETA 7m')
+                  'test return 7.5 | ETA 7 min')
   assert launcher.progress_line('x', rows[0], config, rows[:1]).endswith(
       'train return 1.0')  # No ETA before an episode after the seed ones.
   last = dict(rows[-1], episode=10)
