@@ -220,12 +220,13 @@ class Config:
     return cls().replace(**dict(values))
 
 
-def _field_types() -> dict:
+def field_types() -> dict:
+  """Field name -> the type of its default (int, float, str, bool)."""
   return {f.name: type(f.default) for f in dataclasses.fields(Config)}
 
 
 def _check_types(overrides: Mapping[str, Any]) -> dict:
-  types = _field_types()
+  types = field_types()
   checked = {}
   for key, value in overrides.items():
     if key not in types:

@@ -24,7 +24,7 @@ from absl import logging
 
 from planet_tf import config as config_lib
 from planet_tf.config import Config
-from planet_tf.envs import PAPER_TASKS
+from planet_tf.tasks import PAPER_TASKS
 
 PLAIN_INTERVAL = 60.0  # Seconds between plain progress lines.
 

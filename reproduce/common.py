@@ -21,8 +21,8 @@ import numpy as np
 from planet_tf import config as config_lib
 from planet_tf import progress, rundir
 from planet_tf.config import Config
-from planet_tf.envs import PAPER_TASKS
 from planet_tf.progress import agent_steps
+from planet_tf.tasks import PAPER_TASKS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,11 +159,6 @@ def check_budget(budget: str) -> None:
                      f"{', '.join(BUDGETS)}.")
 
 
-def _field_types() -> Dict[str, type]:
-  return {field.name: type(field.default)
-          for field in dataclasses.fields(Config)}
-
-
 # absl's spellings of booleans, so that a value valid here is valid for the
 # training process that parses it again.
 _BOOLS = {'true': True, 't': True, '1': True, 'false': False, 'f': False,
@@ -192,7 +187,7 @@ def check_overrides(items: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
   Keys must be fields of planet_tf.config.Config and not set by the sweep,
   and values must parse as the field's type.
   """
-  types = _field_types()
+  types = config_lib.field_types()
   pairs, problems = {}, []
   for item in items:
     text = item[2:] if item.startswith('--') else item
@@ -217,7 +212,7 @@ def check_overrides(items: Sequence[str]) -> Tuple[Tuple[Tuple[str, str], ...],
 def resolve_config(run: Run) -> Config:
   """The full config `run`'s training process will resolve (presets, then
   task, seed and overrides); raises ValueError listing every problem."""
-  types = _field_types()
+  types = config_lib.field_types()
   values = {key: parse_value(key, text, types[key])
             for key, text in run.overrides}
   values['seed'] = run.seed

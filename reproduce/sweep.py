@@ -26,7 +26,7 @@ import numpy as np
 from absl import flags
 
 from planet_tf import config as config_lib
-from planet_tf import devices, progress, rundir
+from planet_tf import devices, envs, progress, rundir
 from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run, SweepError
@@ -192,7 +192,20 @@ def _config_problems(runs: Sequence[Run], runs_dir: str
       problems.extend(_stored_config_problem(run, config, configs[run],
                                              runs_dir))
   return ({run: configs[run] for run in todo if run in configs},
-          problems + config_problems)
+          problems + config_problems + _environment_problems(configs))
+
+
+def _environment_problems(configs: Dict[Run, Config]) -> List[str]:
+  """Suite task names and cameras the configs ask for that cannot be made
+  (child processes, once per camera id; nothing for the paper's tasks at
+  their default camera)."""
+  by_camera: Dict[int, List[str]] = {}
+  for config in configs.values():
+    by_camera.setdefault(config.camera_id, []).extend(config.tasks)
+  problems = []
+  for camera_id, names in sorted(by_camera.items()):
+    problems.extend(envs.task_problems(list(dict.fromkeys(names)), camera_id))
+  return problems
 
 
 def _stored_config_problem(run: Run, stored: dict, config: Config,

@@ -278,7 +278,7 @@ def test_every_problem_is_listed_before_anything_is_created(tmp_path):
               'Override horizon=abc: horizon takes an integer',
               'Override xla_planner=maybe: xla_planner takes true or false',
               "Override 'preset' is set by the sweep itself",
-              "Unknown task 'cheetah_runn'. Use one of: cartpole_swingup",
+              "Task 'cheetah_runn' is not one of the paper's six",
               '--top_k=2000 exceeds --candidates=1000',
               f'{corrupt}/config.json is corrupt']
   assert len(problems) == len(expected), problems
@@ -474,3 +474,16 @@ def test_table1_adds_the_measured_random_policy_row(tmp_path):
                    f'--random_policy={tmp_path / "missing.json"}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Uniformly random policy' not in (results / 'table1_cpu.csv').read_text()
+
+
+def test_a_suite_task_the_suite_lacks_is_a_problem_before_launch(tmp_path):
+  # Task names outside the paper's six are checked against dm_control's
+  # suite (in a child process) with the other problems, before any launch.
+  options = sweep.SweepOptions(
+      budget='debug', seeds=1, tasks=('hopper_hopp',), runs_dir=str(tmp_path),
+      config_overrides=('action_repeat=4',))
+  with pytest.raises(sweep.SweepError) as raised:
+    sweep.build(options, [('rssm',)], list(options.tasks))
+  assert any("Unknown task 'hopper_hopp'" in line
+             for line in raised.value.problems), raised.value.problems
+  assert not os.listdir(tmp_path)
