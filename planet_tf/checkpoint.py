@@ -162,6 +162,20 @@ def _read_every_tensor(prefix: str) -> None:
     reader.get_tensor(key)
 
 
+def _action_size(logdir: str) -> int:
+  """The run's action size: from spec.json, or for a run made before it
+  existed, from its first episode file."""
+  spec = rundir.read_spec(logdir)
+  if spec is not None:
+    return spec[1]
+  episodes = os.path.join(logdir, rundir.EPISODES_DIR)
+  names = sorted(n for n in os.listdir(episodes) if n.endswith('.npz')) if (
+      os.path.isdir(episodes)) else []
+  if not names:
+    raise rundir.RunDirError(f'{episodes} holds no episodes.')
+  return load_episode(os.path.join(episodes, names[0]))['action'].shape[-1]
+
+
 def load_world_model(logdir: str, number: Optional[int] = None
                      ) -> Tuple[Config, WorldModel, str]:
   """The config and world model of a run, restored from its newest
@@ -178,13 +192,7 @@ def load_world_model(logdir: str, number: Optional[int] = None
         f'{logdir} holds no trained run (config.json and a checkpoint): '
         'train it first, e.g. python -m planet_tf.train --logdir=...')
   config = Config.from_dict(stored)
-  episodes = os.path.join(logdir, rundir.EPISODES_DIR)
-  names = sorted(n for n in os.listdir(episodes) if n.endswith('.npz')) if (
-      os.path.isdir(episodes)) else []
-  if not names:
-    raise rundir.RunDirError(f'{episodes} holds no episodes.')
-  action_size = load_episode(os.path.join(episodes, names[0]))[
-      'action'].shape[-1]
+  action_size = _action_size(logdir)
   world_model = WorldModel(config, action_size)
   if number is not None and number not in numbers:
     raise rundir.RunDirError(

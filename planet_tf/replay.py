@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 from absl import logging
@@ -28,6 +28,8 @@ from absl import logging
 from planet_tf import rundir
 
 Episode = Dict[str, np.ndarray]
+# (frame shape, action size) of a run's episodes.
+Spec = Tuple[Tuple[int, ...], int]
 _NAME = re.compile(r'^(\d{6})-(\d+)\.npz$')
 KEYS = ('image', 'action', 'reward')
 
@@ -79,7 +81,7 @@ def load_episode(path: str) -> Episode:
   return episode
 
 
-def _check_spec(episode: Episode, spec, path: str) -> None:
+def _check_spec(episode: Episode, spec: Optional[Spec], path: str) -> None:
   """Raises ValueError naming `path` if `episode` does not match `spec`."""
   if spec is None:
     return
@@ -91,62 +93,87 @@ def _check_spec(episode: Episode, spec, path: str) -> None:
         f'action size {got[1]}, expected {frame} and {action_size}')
 
 
+def _episode_files(directory: str, remove_partial: bool
+                   ) -> List[Tuple[int, str]]:
+  """(index, path) of the episode files of `directory`, sorted; leftover
+  temporary files of interrupted writes are deleted if `remove_partial`."""
+  files = []
+  os.makedirs(directory, exist_ok=True)
+  for name in sorted(os.listdir(directory)):
+    path = os.path.join(directory, name)
+    if name.endswith('.tmp'):
+      if remove_partial:
+        os.remove(path)  # An interrupted write.
+      continue
+    match = _NAME.match(name)
+    if match:
+      files.append((int(match.group(1)), path))
+  return files
+
+
+def recover_episodes(directory: str, logdir: str, limit: Optional[int],
+                     spec: Optional[Spec] = None) -> Dict[int, Episode]:
+  """Crash recovery of a run's episodes, before its `Replay` is built.
+
+  Deletes temporary files of interrupted writes and moves to
+  `logdir/discarded/episodes/`, with a warning naming each: files with an
+  index of `limit` or more (not counted by the checkpoint) or repeating an
+  index, corrupt files, and files whose arrays do not match `spec` (frame
+  shape, action size: another run's episode cannot train this model).
+  Returns the remaining episodes by index, gaps allowed.
+  """
+  episodes: Dict[int, Episode] = {}
+  for index, path in _episode_files(directory, remove_partial=True):
+    if index in episodes or (limit is not None and index >= limit):
+      moved = rundir.move_aside(path, logdir, 'episodes')
+      logging.warning('Episode file %s is not counted by the checkpoint '
+                      '(or repeats an index); moved it to %s.', path, moved)
+      continue
+    try:
+      episode = load_episode(path)
+      _check_spec(episode, spec, path)
+    except ValueError as error:
+      moved = rundir.move_aside(path, logdir, 'episodes')
+      logging.warning('%s; moved it to %s and continuing without it.',
+                      error, moved)
+      continue
+    episodes[index] = episode
+  return episodes
+
+
 class Replay:
   """All episodes of one run directory, in memory, with chunk sampling."""
 
-  def __init__(self, directory: str, limit: Optional[int] = None,
-               logdir: Optional[str] = None, read_only: bool = False,
-               spec: Optional[Tuple[Tuple[int, ...], int]] = None):
-    """Loads the episodes of `directory`.
+  def __init__(self, directory: str,
+               episodes: Optional[Mapping[int, Episode]] = None,
+               read_only: bool = False):
+    """The episodes of `directory`.
 
-    `spec` (frame shape, action size): an episode whose arrays do not match
-    it is treated as a corrupt file (another run's episode cannot train this
-    model).
-
-    Without `logdir`, a corrupt or out-of-sequence file raises ValueError.
-    With `logdir` (the run directory), corrupt files and files with an index
-    of `limit` or more are moved to `logdir/discarded/episodes/` with a
-    warning naming each, and the remaining episodes are loaded, gaps allowed.
+    `episodes` (index -> episode, from `recover_episodes`): those, as a
+    run's trainer holds them. Without it the files of `directory` are read
+    as they are: a corrupt or out-of-sequence file raises ValueError.
     `read_only` leaves temporary files alone: for readers beside a running
     process (figures), which must not delete an episode being written.
     """
     self.directory = directory
-    self.episodes: List[Episode] = []
-    self.indices: List[int] = []  # The file index of each loaded episode.
-    self.next_index = 0
+    if episodes is None:
+      episodes = self._read_strictly(directory, remove_partial=not read_only)
     os.makedirs(directory, exist_ok=True)
-    for name in sorted(os.listdir(directory)):
-      path = os.path.join(directory, name)
-      if name.endswith('.tmp'):
-        if not read_only:
-          os.remove(path)  # An interrupted write.
-        continue
-      match = _NAME.match(name)
-      if not match:
-        continue
-      index = int(match.group(1))
-      if logdir is None and index != len(self.episodes):
-        raise ValueError(f'Episode file {name} in {directory} is out of '
-                         f'sequence: expected index {len(self.episodes)}.')
-      if logdir is not None and (index < self.next_index or (
-          limit is not None and index >= limit)):
-        moved = rundir.move_aside(path, logdir, 'episodes')
-        logging.warning('Episode file %s is not counted by the checkpoint '
-                        '(or repeats an index); moved it to %s.', path, moved)
-        continue
-      try:
-        episode = load_episode(path)
-        _check_spec(episode, spec, path)
-      except ValueError as error:
-        if logdir is None:
-          raise
-        moved = rundir.move_aside(path, logdir, 'episodes')
-        logging.warning('%s; moved it to %s and continuing without it.',
-                        error, moved)
-        continue
-      self.episodes.append(episode)
-      self.indices.append(index)
-      self.next_index = index + 1
+    self.indices: List[int] = sorted(episodes)  # File index of each episode.
+    self.episodes: List[Episode] = [episodes[i] for i in self.indices]
+    self.next_index = self.indices[-1] + 1 if self.indices else 0
+
+  @staticmethod
+  def _read_strictly(directory: str, remove_partial: bool
+                     ) -> Dict[int, Episode]:
+    episodes = {}
+    for index, path in _episode_files(directory, remove_partial):
+      if index != len(episodes):
+        raise ValueError(f'Episode file {os.path.basename(path)} in '
+                         f'{directory} is out of sequence: expected index '
+                         f'{len(episodes)}.')
+      episodes[index] = load_episode(path)
+    return episodes
 
   def __len__(self) -> int:
     return len(self.episodes)

@@ -38,6 +38,9 @@ from planet_tf.config import Config
 
 LOCK_NAME = '.lock'
 CONFIG_FILE = 'config.json'
+# The observation and action spec of the run's episodes (frame shape, action
+# size), so that readers of a checkpoint need not open an episode.
+SPEC_FILE = 'spec.json'
 METRICS_FILE = 'metrics.jsonl'
 EPISODES_DIR = 'episodes'
 CHECKPOINTS_DIR = 'checkpoints'
@@ -236,6 +239,31 @@ def store_config(logdir: str, config: Config) -> None:
       same = False
     if not same:
       write_atomic(path, config.to_json().encode())
+
+
+def store_spec(logdir: str, frame_shape: Sequence[int],
+               action_size: int) -> None:
+  """Writes spec.json (atomically) unless it already holds this spec."""
+  spec = {'frame_shape': [int(n) for n in frame_shape],
+          'action_size': int(action_size)}
+  if read_spec(logdir) != (tuple(spec['frame_shape']), spec['action_size']):
+    write_atomic(os.path.join(logdir, SPEC_FILE),
+                 json.dumps(spec, indent=2, sort_keys=True).encode())
+
+
+def read_spec(logdir: str) -> Optional[Tuple[Tuple[int, ...], int]]:
+  """(frame shape, action size) of the run's episodes, or None for a run
+  made before spec.json existed (or one that has not started). Raises
+  RunDirError naming the file if it is corrupt."""
+  values = read_config(logdir, SPEC_FILE)  # The same JSON-object reader.
+  if values is None:
+    return None
+  try:
+    return tuple(int(n) for n in values['frame_shape']), int(
+        values['action_size'])
+  except (KeyError, TypeError, ValueError):
+    raise RunDirError(f'{os.path.join(logdir, SPEC_FILE)} is corrupt: '
+                      'delete it (the next run rewrites it).') from None
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from planet_tf.checkpoint import Checkpoints, training_checkpoint
 from planet_tf.config import Config
 from planet_tf.driver import Phase
 from planet_tf.learner import make_optimizer, make_train_step
-from planet_tf.replay import Replay
+from planet_tf.replay import Replay, recover_episodes
 from planet_tf.world_model import WorldModel
 
 # (config, task) -> an environment of that task (`envs.ProcessEnv` interface).
@@ -103,6 +103,8 @@ class Trainer:
     # Only a config that started (environments made, checkpoint restored,
     # episode count within the budget) is stored.
     rundir.store_config(logdir, config)
+    rundir.store_spec(logdir, (config.image_size, config.image_size, 3),
+                      self.action_size)
     self.writer = tf.summary.create_file_writer(
         os.path.join(logdir, rundir.TENSORBOARD_DIR))
     self._pending_image: Optional[np.ndarray] = None
@@ -120,9 +122,10 @@ class Trainer:
       logging.info('Restored checkpoint %d (episode %d, update %d).', number,
                    episodes, int(self.optimizer.iterations))
     size = self.config.image_size
-    self.replay = Replay(os.path.join(self.logdir, rundir.EPISODES_DIR),
-                         limit=episodes, logdir=self.logdir,
-                         spec=((size, size, 3), self.action_size))
+    directory = os.path.join(self.logdir, rundir.EPISODES_DIR)
+    self.replay = Replay(directory, recover_episodes(
+        directory, self.logdir, limit=episodes,
+        spec=((size, size, 3), self.action_size)))
     if episodes and not len(self.replay):
       raise rundir.RunDirError(
           f'The checkpoint counts {episodes} episodes but '

@@ -30,7 +30,7 @@ def load_run(logdir: str):
   from planet_tf import checkpoint  # pylint: disable=import-outside-toplevel
   from planet_tf.replay import Replay  # pylint: disable=import-outside-toplevel
   config, world_model, prefix = checkpoint.load_world_model(logdir)
-  replay = Replay(os.path.join(logdir, 'episodes'), read_only=True)
+  replay = Replay(os.path.join(logdir, rundir.EPISODES_DIR), read_only=True)
   return config, world_model, replay, prefix
 
 

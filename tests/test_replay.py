@@ -78,7 +78,8 @@ def test_an_episode_of_another_shape_is_set_aside_with_a_warning(tmp_path,
   small = _episode(5)
   small['image'] = small['image'][:, :32, :32]  # A 32x32 run's episode.
   replay.save_episode(episodes, 1, small)
-  store = replay.Replay(episodes, logdir=logdir, spec=((64, 64, 3), 2))
+  store = replay.Replay(episodes, replay.recover_episodes(
+      episodes, logdir, limit=None, spec=((64, 64, 3), 2)))
   assert store.indices == [0]
   assert os.listdir(tmp_path / 'discarded' / 'episodes') == ['000001-5.npz']
   assert 'does not match this run' in caplog.text and '000001-5' in caplog.text

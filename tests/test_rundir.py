@@ -138,3 +138,22 @@ def test_true_simulator_runs_count_as_finished(tmp_path, tiny_config):
   assert not rundir.is_finished(str(tmp_path))
   rundir.MetricsLog(str(tmp_path)).append({'episode': 0, 'test_returns': [1.0]})
   assert rundir.is_finished(str(tmp_path))
+
+
+def test_the_spec_is_stored_so_checkpoint_readers_need_no_episode(
+    tmp_path, tiny_config, fake_env):
+  # Issue 29, 6: the run directory stores its observation and action spec;
+  # a run made before spec.json existed is read from its episodes.
+  from planet_tf import checkpoint
+  logdir = str(tmp_path / 'run')
+  config = tiny_config.replace(test_episodes=0)
+  training.Trainer(config, logdir, fake_env).run()
+  assert rundir.read_spec(logdir) == ((64, 64, 3), 6)  # cheetah: 6 actions.
+  episodes = os.path.join(logdir, rundir.EPISODES_DIR)
+  shutil.move(episodes, str(tmp_path / 'aside'))
+  _, world_model, _ = checkpoint.load_world_model(logdir)
+  assert world_model.action_size == 6
+  shutil.move(str(tmp_path / 'aside'), episodes)
+  os.remove(os.path.join(logdir, rundir.SPEC_FILE))  # An older run.
+  _, world_model, _ = checkpoint.load_world_model(logdir)
+  assert world_model.action_size == 6
