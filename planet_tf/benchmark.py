@@ -260,8 +260,8 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   `planner_variants`, with XLA toggled and in one group; returns the printed
   rows."""
   import tensorflow as tf
-  from planet_tf import learner, planning
-  from planet_tf.agent import Agent
+  from planet_tf import learner
+  from planet_tf.agent import Agent, make_planner
   from planet_tf.world_model import WorldModel
   rows = []
   rng = np.random.default_rng(0)
@@ -298,11 +298,10 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   if planner_variants:
     variants += [(not configured, c.planner_groups), (configured, 1)]
   for xla, groups in variants:
-    planner = tf.function(lambda s: planning.cem(
-        planner_wm.dynamics, planner_wm.reward.mean, s,
-        action_size=PLANNER_ACTION_SIZE, horizon=c.horizon,
-        iterations=c.iterations, candidates=c.candidates, top_k=c.top_k,
-        groups=groups), jit_compile=xla)
+    plan = make_planner(c.replace(planner='cem', planner_groups=groups),
+                        PLANNER_ACTION_SIZE)
+    planner = tf.function(lambda s: plan(
+        planner_wm.dynamics, planner_wm.reward.mean, s), jit_compile=xla)
     start = time.perf_counter()
     planner(state).numpy()
     first = time.perf_counter() - start
