@@ -67,6 +67,12 @@ class DenseToGrid(keras.layers.Layer):
   k*k*filters output and one bias per filter. TF's transposed conv from a
   1x1 input is slow without XLA (docs/performance.md); this matmul is not.
   The initialiser scale is that of the transposed conv.
+
+  Its weights, a (C, k*k*filters) kernel and one bias per filter, are the
+  checkpoint layout of every run so far: a Conv2DTranspose holds a
+  (k, k, filters, C) kernel, and no plain Keras layer holds these two, so
+  the layer stays. A new decoder can use Conv2DTranspose itself (slow from
+  a 1x1 input on a CPU without XLA).
   """
 
   def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):
