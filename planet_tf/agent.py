@@ -28,8 +28,10 @@ Planner = Callable[..., tf.Tensor]
 def make_planner(config: Config, action_size: int) -> Planner:
   """The planner of `config` as a function of (model, reward_fn, state)."""
   common = dict(action_size=action_size, horizon=config.horizon,
-                candidates=config.candidates,
-                groups=for_device(config).planner_groups)
+                candidates=config.candidates)
+  groups = for_device(config).planner_groups
+  if groups > 1:  # The performance layer: the same values, in parts.
+    common['evaluate'] = planning.in_groups(groups)
   if config.planner == 'cem':
     return functools.partial(
         planning.cem, iterations=config.iterations, top_k=config.top_k,

@@ -8,8 +8,8 @@ of the planner, and the peak resident memory. In the same run it measures the
 machine's fp32 matmul rate (numpy and tf.matmul, 2048 x 2048) and prints
 each hot path's achieved GFLOP/s and its share of that rate, and its share
 of numpy's rate measured just before each of its calls (steadier on a shared
-machine, where the rate drifts). FLOPs are counted from the layer shapes
-(backward = 2 x forward).
+machine, where the rate drifts). FLOPs are counted from the model's own
+layers as TensorFlow traces them (`network_flops`; backward = 2 x forward).
 """
 
 from __future__ import annotations
@@ -108,58 +108,74 @@ def time_beside_numpy(fn: Callable[[], object], repeats: int,
   return statistics.median(times), statistics.median(rates)
 
 
-def _conv_flops(size: int, kernel: int, cin: int, cout: int) -> int:
-  return 2 * size * size * kernel * kernel * cin * cout
+def _op_flops(op) -> int:
+  """FLOPs of one traced matmul or convolution (2 per multiply-add), from
+  its static shapes; 0 for any other op. A transposed convolution
+  (Conv2DBackpropInput) counts over its input positions."""
+  if op.type in ('MatMul', 'BatchMatMulV2'):
+    a = op.inputs[0].shape
+    depth = a[-2] if op.get_attr(
+        'transpose_a' if op.type == 'MatMul' else 'adj_x') else a[-1]
+    return 2 * op.outputs[0].shape.num_elements() * depth
+  if op.type == 'Conv2D':
+    kh, kw, cin, _ = op.inputs[1].shape
+    return 2 * op.outputs[0].shape.num_elements() * kh * kw * cin
+  if op.type == 'Conv2DBackpropInput':
+    kh, kw, cout, _ = op.inputs[1].shape
+    return 2 * op.inputs[2].shape.num_elements() * kh * kw * cout
+  return 0
 
 
-def encoder_flops(depth: int = 32) -> int:
-  """Forward FLOPs of the encoder for one 64x64 frame."""
-  sizes, channels, total = [31, 14, 6, 2], [3, depth, 2 * depth, 4 * depth, 8 * depth], 0
-  for i, size in enumerate(sizes):
-    total += _conv_flops(size, 4, channels[i], channels[i + 1])
-  return total
+def traced_flops(fn: Callable, *shapes: Tuple[int, ...]) -> int:
+  """Forward FLOPs of `fn` on float32 inputs of `shapes`: its matmuls and
+  convolutions as TensorFlow traces them, so they follow the layers of
+  whatever model `fn` runs (element-wise ops are not counted). `fn` must
+  hold no symbolic loop (its body would not be counted)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  specs = [tf.TensorSpec(shape, tf.float32) for shape in shapes]
+  graph = tf.function(fn).get_concrete_function(*specs).graph
+  return sum(_op_flops(op) for op in graph.get_operations())
 
 
-def decoder_flops(feature_size: int, depth: int = 32, embed: int = 1024) -> int:
-  """Forward FLOPs of the decoder for one frame (transposed convs counted
-  over their input positions)."""
-  total = 2 * feature_size * embed + 2 * embed * 25 * 4 * depth
-  total += _conv_flops(5, 5, 4 * depth, 2 * depth)
-  total += _conv_flops(13, 6, 2 * depth, depth)
-  total += _conv_flops(30, 6, depth, 3)
-  return total
+def network_flops(world_model) -> Dict[str, int]:
+  """Forward FLOPs of each network of `world_model`, traced for one sample:
+  'encoder' and 'decoder' per frame, 'posterior_step' (the observation
+  step, which includes one prior step) and 'prior_step' per state, 'reward'
+  per state."""
+  size = world_model.config.image_size
+  dynamics = world_model.dynamics
+  sizes = dynamics.state_sizes
+  action, embed = world_model.action_size, dynamics.embed_size
+  features = dynamics.feature_size
+  as_state = lambda values: dict(zip(sizes, values))
+  return {
+      'encoder': traced_flops(world_model.encoder, (1, size, size, 3)),
+      'decoder': traced_flops(world_model.decoder.mean, (1, features)),
+      'posterior_step': traced_flops(
+          lambda a, e, *s: dynamics.obs_step(as_state(s), a, e),
+          (1, action), (1, embed), *[(1, n) for n in sizes.values()]),
+      'prior_step': traced_flops(
+          lambda a, *s: dynamics.img_step(as_state(s), a),
+          (1, action), *[(1, n) for n in sizes.values()]),
+      'reward': traced_flops(world_model.reward.mean, (1, features)),
+  }
 
 
-def transition_flops(c: config_lib.Config, action_size: int) -> int:
-  """Forward FLOPs of one RSSM prior step for one sample."""
-  h, d, s = c.hidden_size, c.deter_size, c.stoch_size
-  return 2 * ((s + action_size) * h + (h + d) * 2 * d + (h + d) * d + d * h
-              + h * 2 * s)
+def train_step_flops(world_model, batch_size: int, chunk_length: int) -> int:
+  """FLOPs of one training step on B x L frames: forward x 3 (backward =
+  2 x forward) of encoder, posterior step, decoder and reward model."""
+  flops = network_flops(world_model)
+  per_frame = (flops['encoder'] + flops['posterior_step'] + flops['decoder']
+               + flops['reward'])
+  return 3 * batch_size * chunk_length * per_frame
 
 
-def reward_flops(c: config_lib.Config) -> int:
-  """Forward FLOPs of the reward model for one state."""
-  sizes = [c.stoch_size + c.deter_size] + [c.reward_units] * c.reward_layers + [1]
-  return 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-
-
-def train_step_flops(c: config_lib.Config, action_size: int) -> int:
-  """FLOPs of one training step: forward x 3 (backward = 2 x forward)."""
-  frames = c.batch_size * c.chunk_length
-  feature = c.stoch_size + c.deter_size
-  posterior = 2 * ((c.deter_size + 8 * 4 * c.cnn_depth) * c.hidden_size
-                   + c.hidden_size * 2 * c.stoch_size)
-  forward = frames * (encoder_flops(c.cnn_depth) +
-                      decoder_flops(feature, c.cnn_depth, c.embed_size) +
-                      transition_flops(c, action_size) + posterior +
-                      reward_flops(c))
-  return 3 * forward
-
-
-def cem_flops(c: config_lib.Config, action_size: int) -> int:
+def cem_flops(world_model, candidates: int, horizon: int,
+              iterations: int) -> int:
   """FLOPs of one CEM call: J x H x I prior steps and reward predictions."""
-  per_step = transition_flops(c, action_size) + reward_flops(c)
-  return c.candidates * c.horizon * c.iterations * per_step
+  flops = network_flops(world_model)
+  return candidates * horizon * iterations * (flops['prior_step'] +
+                                               flops['reward'])
 
 
 def matmul_rates(repeats: int) -> Dict[str, float]:
@@ -260,8 +276,8 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
   `planner_variants`, with XLA toggled and in one group; returns the printed
   rows."""
   import tensorflow as tf
-  from planet_tf import learner, planning
-  from planet_tf.agent import Agent
+  from planet_tf import learner
+  from planet_tf.agent import Agent, make_planner
   from planet_tf.world_model import WorldModel
   rows = []
   rng = np.random.default_rng(0)
@@ -284,25 +300,25 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     seconds, beside = time_beside_numpy(
         lambda: float(step(*batch)['loss']), repeats, a)
     rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
-                     seconds, train_step_flops(c, action_size), rate, beside))
+                     seconds, train_step_flops(wm, c.batch_size, c.chunk_length),
+                     rate, beside))
     rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
   # Reuse the last training step's model where it has the planner's size.
   planner_wm = (wm if action_sizes[-1] == PLANNER_ACTION_SIZE
                 else WorldModel(c, PLANNER_ACTION_SIZE))
   state = {k: tf.zeros([1, v])
            for k, v in planner_wm.dynamics.state_sizes.items()}
-  flop = cem_flops(c, PLANNER_ACTION_SIZE)
+  flop = cem_flops(planner_wm, c.candidates, c.horizon, c.iterations)
   configured = jit or c.xla_planner
   # The configured planner first, then XLA toggled and one group of all J.
   variants = [(configured, c.planner_groups)]
   if planner_variants:
     variants += [(not configured, c.planner_groups), (configured, 1)]
   for xla, groups in variants:
-    planner = tf.function(lambda s: planning.cem(
-        planner_wm.dynamics, planner_wm.reward.mean, s,
-        action_size=PLANNER_ACTION_SIZE, horizon=c.horizon,
-        iterations=c.iterations, candidates=c.candidates, top_k=c.top_k,
-        groups=groups), jit_compile=xla)
+    plan = make_planner(c.replace(planner='cem', planner_groups=groups),
+                        PLANNER_ACTION_SIZE)
+    planner = tf.function(lambda s: plan(
+        planner_wm.dynamics, planner_wm.reward.mean, s), jit_compile=xla)
     start = time.perf_counter()
     planner(state).numpy()
     first = time.perf_counter() - start

@@ -13,13 +13,20 @@ except the first layer's, then a backward pass over one chunk at a time that
 recomputes only that first, cheap layer.
 Chunks run in sequence (`tf.while_loop(parallel_iterations=1)`), so one
 chunk's temporaries are alive at a time.
+
+They are a layer beside the networks, not inside them: the encoder and
+decoder are plain Keras layers, and the learner applies these passes to
+the training loss (`backward_passes`) where they apply; an encoder that is
+not a plain Conv2D + ReLU stack keeps the plain tape, with one log line.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import keras
 import tensorflow as tf
+from absl import logging
 
 
 def _ref(variable):
@@ -111,14 +118,20 @@ def chunked_sum(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
   return forward(inputs)
 
 
-def _check_conv_relu(layer) -> None:
+def conv_relu_problem(layer) -> Optional[str]:
+  """Why `conv_relu_stack` cannot compute `layer`, or None if it can: it
+  computes Keras Conv2D layers with ReLU, 'valid' padding, a bias, and no
+  dilation or groups."""
+  if not isinstance(layer, keras.layers.Conv2D):
+    return f'{layer.name} is a {type(layer).__name__}, not a Conv2D'
   config = layer.get_config()
   expected = dict(padding='valid', data_format='channels_last',
                   dilation_rate=(1, 1), groups=1, activation='relu', use_bias=True)
   for key, value in expected.items():
     if config.get(key) != value:
-      raise ValueError(f'conv_relu_stack needs Conv2D layers with {key}='
-                       f'{value!r}; {layer.name} has {config.get(key)!r}.')
+      return (f'conv_relu_stack needs Conv2D layers with {key}={value!r}; '
+              f'{layer.name} has {config.get(key)!r}')
+  return None
 
 
 def _conv_relu(x: tf.Tensor, layer) -> tf.Tensor:
@@ -157,7 +170,9 @@ def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tens
   to `images` (the encoder's input is data).
   """
   for layer in layers:
-    _check_conv_relu(layer)
+    problem = conv_relu_problem(layer)
+    if problem:
+      raise ValueError(problem + '.')
   if chunks <= 1 or len(layers) < 2:
     x = images
     for layer in layers:
@@ -214,3 +229,74 @@ def conv_relu_stack(images: tf.Tensor, layers: Sequence, chunks: int) -> tf.Tens
     return output, grad
 
   return forward(images)
+
+
+# fn(inputs, targets) -> a scalar sum over rows, and a function computing
+# the same sum of fn over the rows of (inputs, targets).
+RowSum = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+FrameSum = Callable[[RowSum, tf.Tensor, tf.Tensor], tf.Tensor]
+Encode = Callable[[tf.Tensor], tf.Tensor]
+
+
+def chunked_encoder(encoder, chunks: int, frame_shape: Tuple[int, int, int]
+                    ) -> Tuple[Optional[Encode], Optional[str]]:
+  """`encoder(images)` with `conv_relu_stack`'s backward pass, for frames
+  of `frame_shape` under any leading dimensions: (encode, None), or
+  (None, why not) where the encoder is not a plain stack of Conv2D + ReLU.
+
+  It applies to an encoder whose `convs` (at least two) satisfy
+  `conv_relu_problem`, hold all its weights, and whose output on a probe
+  batch this wrapper reproduces (so an encoder whose call applies them
+  otherwise is left to the plain tape).
+  """
+  convs = list(getattr(encoder, 'convs', None) or [])
+  if len(convs) < 2:
+    return None, f'{type(encoder).__name__} has no list `convs` of 2 or more layers'
+  for layer in convs:
+    problem = conv_relu_problem(layer)
+    if problem:
+      return None, problem
+  own = {_ref(v) for layer in convs for v in (layer.kernel, layer.bias)}
+  if {_ref(v) for v in encoder.weights} != own:
+    return None, f'{type(encoder).__name__} has weights besides its convs'
+
+  def encode(images: tf.Tensor) -> tf.Tensor:
+    shape = tf.shape(images)
+    leading = shape[:-3]
+    x = tf.reshape(images, tf.concat([[-1], shape[-3:]], 0))
+    x = conv_relu_stack(tf.cast(x, encoder.compute_dtype), convs, chunks)
+    x = tf.reshape(x, tf.concat([leading, [-1]], 0))
+    return tf.cast(x, tf.float32)
+
+  probe = tf.random.stateless_uniform((2,) + tuple(frame_shape), [0, 0],
+                                      -0.5, 0.5)
+  expected, actual = encoder(probe), encode(probe)
+  tolerance = 1e-5 if encoder.compute_dtype == 'float32' else 2e-2
+  scale = float(tf.reduce_max(tf.abs(expected))) + 1e-6
+  if (expected.shape != actual.shape or
+      float(tf.reduce_max(tf.abs(expected - actual))) > tolerance * scale):
+    return None, (f'{type(encoder).__name__} does not compute its convs in '
+                  'sequence (its output differs from the stack of them)')
+  return encode, None
+
+
+def backward_passes(encoder, decoder, chunks: int,
+                    frame_shape: Tuple[int, int, int]) -> Dict[str, Callable]:
+  """The chunked backward passes that apply, as `WorldModel.loss` takes
+  them: 'frame_sum' (the image term over `chunks` sequential chunks, any
+  decoder) and 'encode' (`chunked_encoder`). Nothing for chunks=1; an
+  encoder that does not qualify keeps the plain tape, with one log line."""
+  if chunks <= 1:
+    return {}
+
+  def frame_sum(fn: RowSum, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    return chunked_sum(fn, inputs, targets, decoder.trainable_variables, chunks)
+
+  passes = {'frame_sum': frame_sum}
+  encode, why_not = chunked_encoder(encoder, chunks, frame_shape)
+  if encode is None:
+    logging.info('backward_chunks=%d: the encoder keeps the plain backward '
+                 'pass (%s); the decoder runs in chunks.', chunks, why_not)
+  else:
+    passes['encode'] = encode
+  return passes

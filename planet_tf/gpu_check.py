@@ -35,7 +35,8 @@ class Problem(Exception):
 def _timings(gpu: bool, repeats: int = 5) -> List[str]:
   """Median training step and CEM call, with the peak memory."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from planet_tf import benchmark, learner, planning  # pylint: disable=import-outside-toplevel
+  from planet_tf import benchmark, learner  # pylint: disable=import-outside-toplevel
+  from planet_tf.agent import make_planner  # pylint: disable=import-outside-toplevel
   from planet_tf.world_model import WorldModel  # pylint: disable=import-outside-toplevel
   c = benchmark._config('paper' if gpu else 'tiny')  # pylint: disable=protected-access
   size = 'paper-size' if gpu else 'tiny (no GPU: paper sizes take minutes)'
@@ -48,10 +49,8 @@ def _timings(gpu: bool, repeats: int = 5) -> List[str]:
            rng.uniform(0, 1, shape).astype(np.float32))
   train = benchmark.median_time(lambda: float(step(*batch)['loss']), repeats)
   state = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
-  planner = tf.function(lambda s: planning.cem(
-      wm.dynamics, wm.reward.mean, s, action_size=6, horizon=c.horizon,
-      iterations=c.iterations, candidates=c.candidates, top_k=c.top_k,
-      groups=wm.config.planner_groups))
+  plan = make_planner(wm.config.replace(planner='cem'), 6)
+  planner = tf.function(lambda s: plan(wm.dynamics, wm.reward.mean, s))
   cem = benchmark.median_time(lambda: planner(state).numpy(), repeats)
   where, peak = benchmark.peak_device_memory()
   return [f'{size} train step B={c.batch_size} L={c.chunk_length}: median '

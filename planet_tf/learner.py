@@ -7,9 +7,13 @@ and updates whose loss or gradient norm is not finite skipped.
 
 from __future__ import annotations
 
+import functools
+from typing import Callable, Tuple
+
 import keras
 import tensorflow as tf
 
+from planet_tf import chunking
 from planet_tf.config import Config
 from planet_tf.world_model import WorldModel
 
@@ -44,9 +48,22 @@ def make_optimizer(config: Config) -> keras.optimizers.Optimizer:
       epsilon=config.adam_epsilon)
 
 
+def make_loss(world_model: WorldModel) -> Callable[..., Tuple[tf.Tensor, dict]]:
+  """`world_model.loss` with the chunked backward passes of its config's
+  `backward_chunks` applied where they apply (`chunking.backward_passes`):
+  the same values and gradients in less memory. Takes (images, actions,
+  rewards)."""
+  size = world_model.config.image_size
+  passes = chunking.backward_passes(
+      world_model.encoder, world_model.decoder,
+      world_model.config.backward_chunks, (size, size, 3))
+  return functools.partial(world_model.loss, **passes)
+
+
 def make_train_step(world_model: WorldModel, optimizer, config: Config,
                     jit_compile: bool = False):
-  """A compiled update: loss of Eq. 3, clipped gradients, one Adam step.
+  """A compiled update: loss of Eq. 3 (`make_loss`), clipped gradients,
+  one Adam step.
 
   If the loss or the gradients' global norm is not finite, the Adam step is
   skipped (variables, moments and `optimizer.iterations` stay unchanged) and
@@ -54,11 +71,12 @@ def make_train_step(world_model: WorldModel, optimizer, config: Config,
   """
   variables = world_model.trainable_variables
   optimizer.build(variables)
+  loss_fn = make_loss(world_model)
 
   @tf.function(jit_compile=jit_compile)
   def train_step(images, actions, rewards):
     with tf.GradientTape() as tape:
-      loss, metrics = world_model.loss(images, actions, rewards)
+      loss, metrics = loss_fn(images, actions, rewards)
     grads = tape.gradient(loss, variables)
     grads, norm = tf.clip_by_global_norm(grads, config.grad_clip_norm)
     metrics['learning_rate'] = optimizer.learning_rate

@@ -18,8 +18,6 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from planet_tf.chunking import conv_relu_stack
-
 tfd = tfp.distributions
 
 
@@ -35,14 +33,12 @@ def _flatten_leading(x: tf.Tensor, keep: int):
 class Encoder(keras.layers.Layer):
   """64x64x3 image -> 1024 features: 4 convs, kernel 4, stride 2, ReLU.
 
-  backward_chunks > 1 runs the backward pass over that many sequential
-  slices of the frames (`chunking.conv_relu_stack`): same gradients, less
-  memory.
+  Plain Keras. For training on a CPU the learner runs its backward pass in
+  chunks of frames (`chunking.chunked_encoder`): same gradients, less memory.
   """
 
-  def __init__(self, depth: int = 32, backward_chunks: int = 1, **kwargs):
+  def __init__(self, depth: int = 32, **kwargs):
     super().__init__(**kwargs)
-    self.backward_chunks = backward_chunks
     self.convs = [
         keras.layers.Conv2D(mult * depth, 4, strides=2, activation='relu',
                             dtype=self.dtype_policy)
@@ -57,7 +53,8 @@ class Encoder(keras.layers.Layer):
 
   def call(self, image: tf.Tensor) -> tf.Tensor:
     x, leading = _flatten_leading(image, 3)
-    x = conv_relu_stack(x, self.convs, self.backward_chunks)
+    for conv in self.convs:
+      x = conv(x)
     x = tf.reshape(x, tf.concat([leading, [self.output_size]], 0))
     return tf.cast(x, tf.float32)
 
@@ -70,6 +67,12 @@ class DenseToGrid(keras.layers.Layer):
   k*k*filters output and one bias per filter. TF's transposed conv from a
   1x1 input is slow without XLA (docs/performance.md); this matmul is not.
   The initialiser scale is that of the transposed conv.
+
+  Its weights, a (C, k*k*filters) kernel and one bias per filter, are the
+  checkpoint layout of every run so far: a Conv2DTranspose holds a
+  (k, k, filters, C) kernel, and no plain Keras layer holds these two, so
+  the layer stays. A new decoder can use Conv2DTranspose itself (slow from
+  a 1x1 input on a CPU without XLA).
   """
 
   def __init__(self, filters: int, kernel_size: int, activation=None, **kwargs):

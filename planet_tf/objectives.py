@@ -20,7 +20,7 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from planet_tf.chunking import chunked_sum
+from planet_tf.chunking import FrameSum
 from planet_tf.models.base import LatentModel, State
 
 tfd = tfp.distributions
@@ -77,13 +77,18 @@ def latent_overshooting_kl(
   return loss, {'overshooting_kl_loss': multi_step / max(distance - 1, 1)}
 
 
+def _plain_sum(fn, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+  return fn(inputs, targets)
+
+
 def image_nll(decoder, features: tf.Tensor, images: tf.Tensor,
-              chunks: int = 1) -> tf.Tensor:
+              frame_sum: Optional[FrameSum] = None) -> tf.Tensor:
   """E_t[-ln p(o_t | s_t)]: the mean over all frames of the decoder's NLL.
 
-  chunks > 1 decodes the frames in that many sequential chunks with
-  `chunking.chunked_sum`: the same value and gradients, a fraction of the
-  decoder's activation memory.
+  `frame_sum(fn, features, images)` computes the sum of the NLL over the
+  frames; None: at once. The learner passes `chunking`'s, which decodes the
+  frames in sequential chunks: the same value and gradients, a fraction of
+  the decoder's activation memory.
   """
   flat_features = tf.reshape(features, [-1, features.shape[-1]])
   flat_images = tf.reshape(images, tf.concat([[-1], tf.shape(images)[-3:]], 0))
@@ -92,8 +97,7 @@ def image_nll(decoder, features: tf.Tensor, images: tf.Tensor,
   def nll_sum(chunk_features, chunk_images):
     return -tf.reduce_sum(decoder(chunk_features).log_prob(chunk_images))
 
-  total = chunked_sum(nll_sum, flat_features, flat_images,
-                      decoder.trainable_variables, chunks)
+  total = (frame_sum or _plain_sum)(nll_sum, flat_features, flat_images)
   return total / frames
 
 
@@ -101,17 +105,18 @@ def elbo_loss(model: LatentModel, decoder, reward_model, post: State,
               prior: State, images: tf.Tensor, rewards: tf.Tensor, *,
               free_nats: float, kl_scale: float, reward_scale: float,
               actions: Optional[tf.Tensor] = None, overshooting: int = 0,
-              overshooting_scale: float = 0.0, image_chunks: int = 1,
+              overshooting_scale: float = 0.0,
+              frame_sum: Optional[FrameSum] = None,
               ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """Eq. 3 (or Eq. 7 with overshooting > 1) for one batch; returns the loss
   and each term for logging.
 
   images: preprocessed (B, T, 64, 64, 3); rewards (B, T); actions (B, T, A)
   (needed for overshooting); post and prior as returned by `model.observe`;
-  image_chunks: see `image_nll`.
+  frame_sum: see `image_nll`.
   """
   features = model.features(post)
-  image_term = image_nll(decoder, features, images, image_chunks)
+  image_term = image_nll(decoder, features, images, frame_sum)
   reward_nll = -tf.reduce_mean(reward_model(features).log_prob(rewards))
   loss = image_term + reward_scale * reward_nll
   metrics = {'image_nll': image_term, 'reward_nll': reward_nll}

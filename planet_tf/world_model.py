@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
 from planet_tf import objectives
+from planet_tf.chunking import Encode, FrameSum
 from planet_tf.config import Config, for_device
 from planet_tf.models import make_model
 from planet_tf.models.base import State
@@ -29,8 +30,7 @@ class WorldModel:
     self.action_size = action_size
     size = config.image_size
     policy = precision_policy(config)
-    self.encoder = Encoder(config.cnn_depth, config.backward_chunks,
-                           dtype=policy)
+    self.encoder = Encoder(config.cnn_depth, dtype=policy)
     self.encoder.build((None, size, size, 3))
     self.dynamics = make_model(config, action_size, self.encoder.output_size,
                                dtype=policy)
@@ -75,18 +75,26 @@ class WorldModel:
     post, _ = self.dynamics.obs_step(state, prev_action, self.embed(images))
     return post
 
-  def loss(self, images: tf.Tensor, actions: tf.Tensor,
-           rewards: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
-    """Eq. 3 on uint8 images (B, T, H, W, 3), actions, rewards."""
+  def loss(self, images: tf.Tensor, actions: tf.Tensor, rewards: tf.Tensor,
+           encode: Optional[Encode] = None,
+           frame_sum: Optional[FrameSum] = None,
+           ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """Eq. 3 on uint8 images (B, T, H, W, 3), actions, rewards.
+
+    `encode` (for the encoder) and `frame_sum` (see `objectives.image_nll`)
+    compute the same values another way: the learner passes the chunked
+    backward passes of `chunking.backward_passes`. None: the plain ones.
+    """
     images = preprocess(images, self.config.bit_depth)
-    post, prior = self.dynamics.observe(self.encoder(images), actions)
+    post, prior = self.dynamics.observe((encode or self.encoder)(images),
+                                        actions)
     return objectives.elbo_loss(
         self.dynamics, self.decoder, self.reward, post, prior, images,
         rewards, free_nats=self.config.free_nats,
         kl_scale=self.config.kl_scale, reward_scale=self.config.reward_scale,
         actions=actions, overshooting=self.config.overshooting,
         overshooting_scale=self.config.overshooting_scale,
-        image_chunks=self.config.backward_chunks)
+        frame_sum=frame_sum)
 
   def openloop(self, images: tf.Tensor, actions: tf.Tensor,
                context: int) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from planet_tf import chunking
 from planet_tf import config as config_lib
 from planet_tf import learner
 from planet_tf.chunking import chunked_sum, conv_relu_stack
@@ -102,12 +103,13 @@ def test_world_model_gradients_do_not_depend_on_backward_chunks(tiny_config):
   for chunks in (1, 4):
     keras.utils.set_random_seed(3)
     wm = WorldModel(c.replace(backward_chunks=chunks), 2)
+    loss_fn = learner.make_loss(wm)
 
     @tf.function
     def loss_and_grads(*batch):
       tf.random.set_seed(5)
       with tf.GradientTape() as tape:
-        loss, _ = wm.loss(*batch)
+        loss, _ = loss_fn(*batch)
       return loss, tape.gradient(loss, wm.trainable_variables)
     results.append(loss_and_grads(*batch))
   (plain_loss, plain_grads), (loss, grads) = results
@@ -129,3 +131,56 @@ def test_chunked_training_step_compiles_with_xla(tiny_config):
 def test_backward_chunks_must_be_positive():
   with pytest.raises(ValueError, match='backward_chunks must be positive'):
     config_lib.resolve(['debug'], dict(backward_chunks=0))
+
+
+class _SamePaddingEncoder(keras.layers.Layer):
+  """A researcher's encoder in plain Keras that chunking cannot compute."""
+
+  def __init__(self):
+    super().__init__()
+    self.convs = [keras.layers.Conv2D(4, 4, strides=2, padding='same',
+                                      activation='relu') for _ in range(2)]
+
+  def call(self, image):
+    x = tf.reshape(image, [-1, 64, 64, 3])
+    for conv in self.convs:
+      x = conv(x)
+    return tf.reshape(x, tf.concat([tf.shape(image)[:-3], [-1]], 0))
+
+
+class _ResidualEncoder(Encoder):
+  """The plain encoder's convs, applied otherwise than in sequence."""
+
+  def call(self, image):
+    return super().call(image) + 1.0
+
+
+@pytest.mark.parametrize('make_encoder, why', [
+    (_SamePaddingEncoder, "padding='valid'"),
+    (lambda: _ResidualEncoder(4), 'does not compute its convs in sequence')])
+def test_an_encoder_chunking_cannot_compute_keeps_the_plain_tape(
+    make_encoder, why, caplog):
+  decoder = Decoder(4, 32)
+  decoder.build((None, 10))
+  encoder = make_encoder()
+  encoder(tf.zeros([1, 64, 64, 3]))  # Built by its first call.
+  with caplog.at_level('INFO'):
+    passes = chunking.backward_passes(encoder, decoder, 4, (64, 64, 3))
+  assert set(passes) == {'frame_sum'}  # The decoder's chunks still apply.
+  lines = [r.getMessage() for r in caplog.records if 'plain backward' in
+           r.getMessage()]
+  assert len(lines) == 1 and why in lines[0], caplog.text
+
+
+def test_the_paper_encoder_gets_the_chunked_backward_pass(caplog):
+  encoder, decoder = Encoder(4), Decoder(4, 32)
+  encoder.build((None, 64, 64, 3))
+  decoder.build((None, 10))
+  with caplog.at_level('INFO'):
+    passes = chunking.backward_passes(encoder, decoder, 4, (64, 64, 3))
+  assert set(passes) == {'encode', 'frame_sum'}
+  assert 'plain backward' not in caplog.text
+  assert chunking.backward_passes(encoder, decoder, 1, (64, 64, 3)) == {}
+  images = tf.random.stateless_uniform([2, 3, 64, 64, 3], [2, 2]) - 0.5
+  np.testing.assert_allclose(passes['encode'](images), encoder(images),
+                             atol=1e-5)

@@ -50,10 +50,59 @@ def test_evaluate_sequences_in_groups_gives_the_same_returns(point_mass):
   actions = tf.random.stateless_uniform([2, 5, 4, 2], [1, 2], -1.0, 1.0)
   whole = planning.evaluate_sequences(PointMass(), reward_fn, state, actions)
   for groups in (2, 3):
-    parts = tf.function(planning.evaluate_sequences)(
-        PointMass(), reward_fn, state, actions, groups)
+    parts = tf.function(planning.in_groups(groups))(
+        PointMass(), reward_fn, state, actions)
     np.testing.assert_allclose(parts, whole, rtol=1e-6)
+    model = PointMass()  # Eager: one transition per step of each part.
+    planning.in_groups(groups)(model, reward_fn, state, actions)
+    sizes = [10 // groups + (i < 10 % groups) for i in range(groups)]
+    assert model.batches == [size for size in sizes for _ in range(4)]
   assert whole.shape == (2, 5)
+
+
+def test_in_groups_runs_whole_where_the_rows_do_not_split(point_mass, caplog):
+  PointMass, reward_fn = point_mass
+  state = {'pos': tf.zeros([1, 2])}
+  actions = tf.random.stateless_uniform([1, 2, 4, 2], [1, 2], -1.0, 1.0)
+  model = PointMass()
+  with caplog.at_level('INFO'):
+    returns = planning.in_groups(3)(model, reward_fn, state, actions)
+  np.testing.assert_allclose(
+      returns, planning.evaluate_sequences(PointMass(), reward_fn, state, actions))
+  assert model.batches == [2] * 4
+  assert 'do not split into 3 groups' in caplog.text
+
+
+def test_grouped_planning_gives_the_plain_planners_actions(point_mass):
+  """Eager, so that the random draws come in program order (a compiled CEM
+  loop may draw the next iteration's noise ahead); the point mass is
+  deterministic, so both see the same numbers."""
+  PointMass, reward_fn = point_mass
+  state = {'pos': tf.constant([[0.0, 0.0], [0.3, -0.2]])}
+  common = dict(action_size=2, horizon=5, candidates=100)
+  for planner, kwargs in ((planning.cem, dict(iterations=3, top_k=10)),
+                          (planning.random_shooting, {})):
+    plans = []
+    for evaluate in (planning.evaluate_sequences, planning.in_groups(2),
+                     planning.in_groups(3)):
+      tf.random.set_seed(4)
+      plans.append(planner(PointMass(), reward_fn, state, evaluate=evaluate,
+                           **common, **kwargs).numpy())
+    for actions in plans[1:]:
+      np.testing.assert_array_equal(actions, plans[0])
+    assert not np.array_equal(plans[0], np.zeros_like(plans[0]))
+
+
+def test_the_agent_plans_in_groups_as_configured(point_mass, tiny_config):
+  from planet_tf.agent import make_planner
+  PointMass, reward_fn = point_mass
+  state = {'pos': tf.zeros([1, 2])}
+  for groups, sizes in ((1, [16]), (2, [8, 8]), (3, [6, 5, 5])):
+    model = PointMass()
+    plan = make_planner(tiny_config.replace(planner_groups=groups,
+                                            iterations=1), 2)
+    plan(model, reward_fn, state)
+    assert model.batches == [size for size in sizes for _ in range(3)]
 
 
 # Fixed top-K samples, one belief, K=4 sequences of H=1 step, A=2.
