@@ -165,8 +165,9 @@ class Config:
   # videos/episode_N.mp4 and TensorBoard (planet_tf/video.py).
   test_video: bool = True
 
-  # Performance (ours; the same mathematics and gradients): the encoder's and
-  # the decoder's backward passes run over this many sequential chunks of the
+  # Performance (ours; the same mathematics and gradients): the learner runs
+  # the decoder's and, where the encoder is a Conv2D + ReLU stack, the
+  # encoder's backward passes over this many sequential chunks of the
   # batch's frames, so their temporaries are a fraction of the whole (see
   # `chunking`). 1: the plain computation. 'auto' (`for_device`): 10 on a
   # CPU (a memory saving, time-neutral there), 1 on a GPU.
@@ -176,10 +177,11 @@ class Config:
   # slower on others (docs/performance.md); XLA's random numbers ignore TF's
   # seeds, so planned episodes are then not reproducible from --seed.
   xla_planner: bool = False
-  # The planner rolls its J candidates out in this many independent groups,
-  # which TF runs concurrently on its inter-op threads: the same values, and
-  # the cores stay busy through each group's small ops. 1: one rollout.
-  # 'auto' (`for_device`): 2 on a CPU, 1 on a GPU (half the kernel launches).
+  # The planner rolls its J candidates out in this many independent groups
+  # (`planning.in_groups`), which TF runs concurrently on its inter-op
+  # threads: the same computation (a stochastic model draws its transition
+  # noise per group), and the cores stay busy through each group's small
+  # ops. 1: one rollout. 'auto' (`for_device`): 2 on a CPU, 1 on a GPU.
   planner_groups: Union[int, str] = _checked(AUTO, _positive)
   # Compute the networks in bfloat16, keeping float32 weights, distributions,
   # losses and recurrent states (Keras 'mixed_bfloat16'). For GPUs with
