@@ -208,31 +208,19 @@ class DMControlEnv:
         break
     return self._render(), float(reward), done
 
-  def plan(self, horizon: int, iterations: int, candidates: int, top_k: int,
-           std_estimator: str, seed: int) -> np.ndarray:
-    """CEM (Algorithm 2) over copies of the true simulator state.
-
-    Each candidate is evaluated from the current physics state with the
-    action repeat and the task's own reward; the state is restored after.
-    Returns the first action mean (the 'CEM + true simulator' row of Table 1).
-    """
+  def candidate_returns(self, actions: np.ndarray) -> np.ndarray:
+    """The true returns of action sequences (J, H, A) from the current
+    physics state, each with the action repeat and the task's own reward;
+    the state is restored after (the rollouts of Table 1's 'CEM + true
+    simulator', planned by `planning.cem` in the parent)."""
     physics = self._env.physics
     start = physics.get_state().copy()
-    rng = np.random.default_rng(seed)
-    shape = (horizon, self.action_size)
-    mean, std = np.zeros(shape), np.ones(shape)
-    for _ in range(iterations):
-      actions = np.clip(mean + std * rng.normal(size=(candidates,) + shape), -1, 1)
-      returns = np.array([self._simulate(start, plan) for plan in actions])
-      elite = actions[np.argsort(returns)[-top_k:]]
-      mean = elite.mean(0)
-      if std_estimator == 'abs_dev':
-        std = np.abs(elite - mean).sum(0) / (top_k - 1)
-      else:
-        std = np.sqrt(elite.var(0) + 1e-6)
+    actions = np.clip(np.asarray(actions, np.float64), -1.0, 1.0)
+    returns = np.array([self._simulate(start, plan) for plan in actions],
+                       np.float32)
     with physics.reset_context():
       physics.set_state(start)
-    return mean[0].astype(np.float32)
+    return returns
 
   def _simulate(self, start: np.ndarray, plan: np.ndarray) -> float:
     """Sum of true rewards of `plan` from physics state `start`."""
@@ -286,10 +274,10 @@ class PaddedActions:
   def step_wait(self) -> Tuple[np.ndarray, float, bool]:
     return self._env.step_wait()
 
-  def plan(self, **kwargs: Any) -> np.ndarray:
-    action = np.zeros(self.action_size, np.float32)
-    action[:self._env.action_size] = self._env.plan(**kwargs)
-    return action
+  def candidate_returns(self, actions: np.ndarray) -> np.ndarray:
+    """The inner env's true returns of `actions` (J, H, A), padding cut."""
+    return self._env.candidate_returns(
+        np.asarray(actions)[..., :self._env.action_size])
 
   def close(self) -> None:
     self._env.close()
@@ -415,11 +403,10 @@ class ProcessEnv:
   def step_wait(self) -> Tuple[np.ndarray, float, bool]:
     return self._receive()
 
-  def plan(self, **kwargs: Any) -> np.ndarray:
-    """`DMControlEnv.plan` in the child process."""
-    return self._call('plan', *[kwargs[k] for k in (
-        'horizon', 'iterations', 'candidates', 'top_k', 'std_estimator',
-        'seed')])
+  def candidate_returns(self, actions: np.ndarray) -> np.ndarray:
+    """`DMControlEnv.candidate_returns` in the child process."""
+    return self._call('candidate_returns',
+                      np.asarray(actions, np.float32))
 
   def close(self) -> None:
     if self._process.poll() is None:

@@ -1,23 +1,53 @@
 """Table 1's 'CEM + true simulator': planning on the real simulator.
 
-A separate program from training: CEM with the run's H, I, J and K evaluates
-its candidates on copies of the task's physics state (`envs.DMControlEnv.plan`),
-with the action repeat and the task's own reward. Nothing is learned. The
+A separate program from training: the agent's own CEM (`planning.cem`, with
+the run's H, I, J, K and sigma refit) scores its candidates by their true
+returns from copies of the task's physics state
+(`envs.DMControlEnv.candidate_returns`, in the environment's process), with
+the action repeat and the task's own reward. Nothing is learned. The
 run directory gets its config and one metrics row (episode 0: no collected
 data) holding the noise-free test returns.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
+from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, rundir
+from planet_tf import driver, planning, rundir
 from planet_tf.config import Config
+
+
+def simulator_returns(env) -> planning.Evaluate:
+  """A planner's `evaluate` that scores candidates (1, J, H, A) by their
+  true returns in `env` (no model, no reward function: both unused)."""
+
+  def evaluate(model, reward_fn, state, actions: tf.Tensor) -> tf.Tensor:
+    del model, reward_fn, state
+    return tf.constant(env.candidate_returns(actions[0].numpy()))[None]
+  return evaluate
+
+
+def simulator_policy(env, config: Config) -> Callable[[np.ndarray], np.ndarray]:
+  """Plans each action with `planning.cem` on the true simulator (eager:
+  each iteration's candidates go to the environment process)."""
+  # CEM plans for a batch of beliefs; here one, with nothing in it.
+  no_belief = {'none': tf.zeros([1, 0])}
+  evaluate = simulator_returns(env)
+
+  def act(frame: np.ndarray) -> np.ndarray:
+    del frame  # The simulator's state, not the frame, is planned from.
+    return planning.cem(
+        None, None, no_belief, action_size=env.action_size,
+        horizon=config.horizon, iterations=config.iterations,
+        candidates=config.candidates, top_k=config.top_k,
+        std_estimator=config.cem_std, evaluate=evaluate)[0].numpy()
+  return act
 
 
 def evaluate(config: Config, logdir: str) -> None:
@@ -37,12 +67,8 @@ def evaluate(config: Config, logdir: str) -> None:
     try:
       for j in range(config.test_episodes):
         seed = driver.episode_seed(config, driver.Phase.TEST, 0, 0, j)
-        plan_seeds = itertools.count(seed)
-        plan = lambda _: env.plan(
-            horizon=config.horizon, iterations=config.iterations,
-            candidates=config.candidates, top_k=config.top_k,
-            std_estimator=config.cem_std, seed=next(plan_seeds))
-        episode = driver.run_episode(env, plan, seed)
+        tf.random.set_seed(seed)  # Each episode's candidates from its seed.
+        episode = driver.run_episode(env, simulator_policy(env, config), seed)
         returns.append(float(episode['reward'].sum()))
         logging.info('true simulator: test episode %d/%d return %.1f',
                      j + 1, config.test_episodes, returns[-1])

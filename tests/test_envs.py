@@ -54,3 +54,30 @@ def test_environment_checks_list_every_problem_at_once():
   message = str(error.value)
   assert "Unknown task 'cheetah_fly'" in message
   assert '--camera_id=7 does not exist: cheetah_run has 2 camera(s)' in message
+
+
+def test_true_simulator_rollouts_are_the_real_returns_and_leave_the_state():
+  # Table 1's 'CEM + true simulator' scores candidates by true returns from
+  # the current physics state: equal to stepping the task for real, and the
+  # state is restored after.
+  from planet_tf import true_simulator
+  from planet_tf.config import Config
+  rng = np.random.default_rng(0)
+  plans = rng.uniform(-1, 1, size=(3, 2, 1)).astype(np.float32)
+  with envs.ProcessEnv('cartpole_swingup', 8, episode_length=40) as env, \
+       envs.ProcessEnv('cartpole_swingup', 8, episode_length=40) as twin:
+    env.reset(3), twin.reset(3)
+    env.step(np.array([0.5], np.float32))
+    twin.step(np.array([0.5], np.float32))
+    returns = env.candidate_returns(plans)
+    assert returns.shape == (3,)
+    real = [env.step(action) for action in plans[1]]
+    np.testing.assert_allclose(returns[1], sum(r for _, r, _ in real),
+                               rtol=1e-5)
+    # `twin` never planned: the same frames after the same real steps.
+    for (frame, _, _), action in zip(real, plans[1]):
+      np.testing.assert_array_equal(twin.step(action)[0], frame)
+    config = Config(task='cartpole_swingup', horizon=2, iterations=2,
+                    candidates=8, top_k=2)
+    action = true_simulator.simulator_policy(env, config)(None)
+    assert action.shape == (1,) and np.all(np.abs(action) <= 1)
