@@ -10,6 +10,9 @@ each hot path's achieved GFLOP/s and its share of that rate, and its share
 of numpy's rate measured just before each of its calls (steadier on a shared
 machine, where the rate drifts). FLOPs are counted from the model's own
 layers as TensorFlow traces them (`network_flops`; backward = 2 x forward).
+
+A program, not a library: its length is one section per hot path, each
+a short function, and nothing imports it but its tests.
 """
 
 from __future__ import annotations

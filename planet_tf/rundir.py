@@ -2,6 +2,7 @@
 
   .lock              held (flock) by the process training in the directory
   config.json        the resolved config; a rerun must resolve to the same one
+  spec.json          the episodes' frame shape and action size
   episodes/          training episodes, one .npz each (see `replay`)
   checkpoints/       model, optimiser and counters after every episode
   metrics.jsonl      one row per collected episode (`MetricsLog`)
@@ -19,6 +20,9 @@ Nothing here imports TensorFlow (checkpoint files: `checkpoint`).
 - `write_atomic` writes a temporary file, syncs it and renames it; on any
   failure (a full disk) it removes the temporary file and re-raises.
 - `move_aside` moves a file into `logdir/discarded/` under a fresh name.
+
+One module on purpose, though over 350 lines: "one reader of each file" is
+checkable only where every file name and its reader are in one place.
 """
 
 from __future__ import annotations
