@@ -6,13 +6,13 @@ import os
 
 import pytest
 
-from planet_tf import rundir, training
+from planet_tf import components, rundir
 
 
 def _finished_run(tmp_path, tiny_config, fake_env):
   logdir = str(tmp_path / 'run')
   config = tiny_config.replace(test_episodes=0)
-  training.Trainer(config, logdir, fake_env).run()  # Checkpoints 1..3.
+  components.build_trainer(config, logdir, fake_env).run()  # Checkpoints 1..3.
   return logdir, config
 
 
@@ -30,9 +30,9 @@ def test_mismatched_checkpoint_is_refused_and_left_in_place(
   os.remove(os.path.join(logdir, rundir.CHECKPOINT_CONFIG))
   before = _listing(logdir)
   with pytest.raises(rundir.RunDirError, match='does not match this model'):
-    training.Trainer(config.replace(deter_size=20), logdir, fake_env)
+    components.build_trainer(config.replace(deter_size=20), logdir, fake_env)
   assert _listing(logdir) == before  # Nothing moved to discarded/.
-  trainer = training.Trainer(config, logdir, fake_env)
+  trainer = components.build_trainer(config, logdir, fake_env)
   assert int(trainer.episodes_done) == 3  # The newest checkpoint.
   trainer.close()
 
@@ -43,10 +43,10 @@ def test_lost_config_json_is_checked_against_the_checkpoint_copy(
   os.remove(os.path.join(logdir, rundir.CONFIG_FILE))
   with pytest.raises(rundir.RunDirError, match=r'batch_size: 3 -> 2.*'
                      r'horizon: 3 -> 2.*checkpoints'):
-    training.Trainer(config.replace(batch_size=2, horizon=2), logdir,
-                     fake_env)
+    components.build_trainer(config.replace(batch_size=2, horizon=2), logdir,
+                             fake_env)
   assert rundir.read_config(logdir) is None  # Nothing claimed.
-  trainer = training.Trainer(config, logdir, fake_env)
+  trainer = components.build_trainer(config, logdir, fake_env)
   trainer.close()
   # Restored: the config as the run resolved it ('auto' knobs as numbers).
   assert rundir.read_config(logdir) == trainer.config.to_dict()
@@ -61,7 +61,7 @@ def test_episodes_without_any_checkpoint_are_refused_not_discarded(
   with pytest.raises(rundir.RunDirError,
                      match=r'no checkpoint.*Restore the checkpoints.*new '
                      r'--logdir'):
-    training.Trainer(config, logdir, fake_env)
+    components.build_trainer(config, logdir, fake_env)
   assert _listing(logdir) == before
   assert not os.path.exists(os.path.join(logdir, rundir.DISCARDED))
 
