@@ -116,7 +116,9 @@ def run_episodes_retrying(environments: Sequence, make_act: Callable[[], Callabl
             'run stopped: rerun the same command to resume from the last '
             'checkpoint.') from None
       logging.warning('%s (exit code %s). Replacing it and redoing the '
-                      'episode from its seed (%d of %d).', error, error.code,
+                      '%s from %s (%d of %d).', error, error.code,
+                      *(('episode', 'its seed') if len(seeds) == 1 else
+                        (f'{len(seeds)} episodes', 'their seeds')),
                       attempt + 1, ENV_RETRIES)
       for env in environments:
         env.restart()

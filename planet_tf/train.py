@@ -145,7 +145,7 @@ def main(argv) -> None:
   except (rundir.RunDirError, training.NonFiniteError, ValueError,
           driver.EnvFailedError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
-  except envs.EnvDiedError as error:  # At a test point: not redone.
+  except envs.EnvDiedError as error:  # Starting one (episodes are redone).
     sys.exit(f'Error: {error} Rerun the same command to resume from the '
              'last checkpoint.')
   except MemoryError:  # Host memory (a batch NumPy could not allocate).

@@ -248,6 +248,13 @@ class Trainer:
     self.agent.reset(1)
     return lambda image: self.agent.act(image[None], explore=True)[0]
 
+  def _test_policy(self,
+                   batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The planner without noise for `batch_size` test episodes, its
+    beliefs reset (a fresh one per redo)."""
+    self.agent.reset(batch_size)
+    return lambda images: self.agent.act(images, explore=False)
+
   def _train(self, index: int) -> Dict[str, float]:
     config = self.config
     rng = np.random.default_rng(driver.episode_seed(config, Phase.UPDATES, index))
@@ -289,12 +296,12 @@ class Trainer:
     for task_index, task in enumerate(self.tasks):
       seeds = [driver.episode_seed(config, Phase.TEST, rounds, task_index, j)
                for j in range(config.test_episodes)]
-      self.agent.reset(len(seeds))
       with self.progress.phase(f'test {task} x{len(seeds)}',
                                driver.agent_steps(config, task)) as tick:
-        episodes = driver.run_episodes(
+        # A dead or frozen environment: all N redone from their seeds.
+        episodes = driver.run_episodes_retrying(
             self.environments.test(task),
-            lambda images: self.agent.act(images, explore=False), seeds, tick)
+            lambda: self._test_policy(len(seeds)), seeds, tick)
       tested[task] = episodes
       returns = [float(episode['reward'].sum()) for episode in episodes]
       suffix = f'/{task}' if len(self.tasks) > 1 else ''

@@ -136,6 +136,57 @@ def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
     env.close()
 
 
+class _KillingAgent:
+  """The default agent, which SIGKILLs the child process of the last test
+  environment at its first test step (once), recording the first frames of
+  every test try."""
+
+  def __init__(self, world_model, config):
+    from planet_tf.agent import Agent
+    self._agent = Agent(world_model, config)
+    self.victim = None  # () -> the PID to kill, set once the run is built.
+    self.first_frames, self._new, self.killed = [], False, False
+
+  def reset(self, batch_size=1):
+    self._agent.reset(batch_size)
+    self._new = True
+
+  def act(self, images, explore):
+    import signal
+    if not explore:
+      if self._new:
+        self.first_frames.append(images.copy())
+        self._new = False
+      if not self.killed:
+        self.killed = True
+        os.kill(self.victim(), signal.SIGKILL)
+    return self._agent.act(images, explore)
+
+
+def test_environment_killed_at_a_test_point_is_replaced_and_test_redone(
+    tmp_path, tiny_config, caplog, metrics_rows):
+  import numpy as np
+  config = tiny_config.replace(total_episodes=1, seed_episodes=1,
+                               test_every=1, test_episodes=2)
+  agents = []
+
+  def make_agent(world_model, config):
+    agents.append(_KillingAgent(world_model, config))
+    return agents[-1]
+
+  trainer = components.build_trainer(config, str(tmp_path),
+                                     make_agent=make_agent)
+  test_envs = lambda: trainer.environments.test(config.task)
+  # pylint: disable-next=protected-access
+  agents[0].victim = lambda: test_envs()[-1]._env._process.pid
+  with caplog.at_level('WARNING'):
+    trainer.run()
+  assert 'exit code -9' in caplog.text and '(1 of 3)' in caplog.text
+  (row,) = metrics_rows(tmp_path)
+  assert len(row['test_returns']) == 2  # The test point was redone whole,
+  first, redone = agents[0].first_frames
+  np.testing.assert_array_equal(first, redone)  # from the same seeds.
+
 # A sweep killed hard leaves no run behind.
 
 def test_sweep_killed_with_sigkill_takes_its_runs_along(tmp_path, tiny,
