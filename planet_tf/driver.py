@@ -11,7 +11,7 @@ stay reproducible across resumes.
 from __future__ import annotations
 
 import enum
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 from absl import logging
@@ -45,6 +45,51 @@ def make_env(config: Config, task: str) -> envs.ProcessEnv:
       camera_id=config.camera_id, timeout=config.env_timeout)
 
 
+class Environments:
+  """A run's environments, all presenting the largest action size of its
+  tasks (paper Fig. 7): one per task for collection, made at once (their
+  action sizes set the model's), and the N of each task's test episodes,
+  made on first use. `make_env(config, task)` makes one."""
+
+  def __init__(self, config: Config,
+               make_env: Callable[[Config, str], object] = make_env):
+    self._config, self._make_env = config, make_env
+    self._test: Dict[str, List[object]] = {}
+    made: Dict[str, object] = {}
+    try:
+      for task in config_lib.tasks(config):
+        made[task] = make_env(config, task)
+    except BaseException:  # Stop the processes already started.
+      for env in made.values():
+        env.close()
+      raise
+    self.action_size = max(env.action_size for env in made.values())
+    self.collect = {task: envs.PaddedActions(env, self.action_size)
+                    for task, env in made.items()}
+
+  def test(self, task: str) -> List[object]:
+    """The `test_episodes` environments of `task`, made on first use."""
+    if task not in self._test:
+      made: List[object] = []
+      try:
+        for _ in range(self._config.test_episodes):
+          made.append(envs.PaddedActions(self._make_env(self._config, task),
+                                         self.action_size))
+      except BaseException:
+        for env in made:
+          env.close()
+        raise
+      self._test[task] = made
+    return self._test[task]
+
+  def close(self) -> None:
+    """Stops every environment made (collection, then test ones)."""
+    for env in list(self.collect.values()) + [
+        env for made in self._test.values() for env in made]:
+      env.close()
+    self.collect, self._test = {}, {}
+
+
 # Redos of one episode after its environment process died or froze.
 ENV_RETRIES = 3
 
@@ -71,7 +116,9 @@ def run_episodes_retrying(environments: Sequence, make_act: Callable[[], Callabl
             'run stopped: rerun the same command to resume from the last '
             'checkpoint.') from None
       logging.warning('%s (exit code %s). Replacing it and redoing the '
-                      'episode from its seed (%d of %d).', error, error.code,
+                      '%s from %s (%d of %d).', error, error.code,
+                      *(('episode', 'its seed') if len(seeds) == 1 else
+                        (f'{len(seeds)} episodes', 'their seeds')),
                       attempt + 1, ENV_RETRIES)
       for env in environments:
         env.restart()

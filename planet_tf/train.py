@@ -131,7 +131,8 @@ def main(argv) -> None:
   # TensorFlow logs an INFO line per checkpoint written through absl, the
   # logger our progress lines use: keep its warnings, drop its INFO.
   std_logging.getLogger('absl').addFilter(_QuietTensorFlowInfo())
-  from planet_tf import training, true_simulator  # Import TensorFlow.
+  # pylint: disable-next=import-outside-toplevel
+  from planet_tf import components, training, true_simulator  # TensorFlow.
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   config = config_lib.for_device(config)  # config.json holds the values.
   logging.info('Config in %s (differs from the paper in: %s).',
@@ -140,11 +141,11 @@ def main(argv) -> None:
     if config.planner == 'true_simulator':  # A separate program: no learning.
       true_simulator.evaluate(config, logdir)
     else:
-      training.train(config, logdir)
+      components.train(config, logdir)
   except (rundir.RunDirError, training.NonFiniteError, ValueError,
           driver.EnvFailedError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
-  except envs.EnvDiedError as error:  # At a test point: not redone.
+  except envs.EnvDiedError as error:  # Starting one (episodes are redone).
     sys.exit(f'Error: {error} Rerun the same command to resume from the '
              'last checkpoint.')
   except MemoryError:  # Host memory (a batch NumPy could not allocate).

@@ -87,9 +87,9 @@ class FakeEnv:
 
 @pytest.fixture(scope='session')
 def fake_env():
-  """An environment factory for `training.Trainer(make_env=...)`: a FakeEnv
-  with the task's action size (cartpole 1, the others 6) and the config's
-  number of agent steps per episode."""
+  """An environment factory for `components.build_trainer(make_env=...)`:
+  a FakeEnv with the task's action size (cartpole 1, the others 6) and the
+  config's number of agent steps per episode."""
   from planet_tf import driver
   sizes = {'cartpole_swingup': 1}
   return lambda config, task: FakeEnv(sizes.get(task, 6),

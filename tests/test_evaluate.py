@@ -21,9 +21,9 @@ from planet_tf.driver import Phase
 @pytest.fixture(scope='module')
 def run(tmp_path_factory, tiny_config):
   """A tiny run trained for 3 episodes (real cheetah_run, a test at 3)."""
-  from planet_tf import training
+  from planet_tf import components
   logdir = str(tmp_path_factory.mktemp('run'))
-  training.train(tiny_config, logdir)
+  components.train(tiny_config, logdir)
   return logdir
 
 
@@ -177,9 +177,9 @@ def test_mp4_falls_back_to_gif_without_ffmpeg(tmp_path):
     dict(task='cheetah_run,cartpole_swingup', total_episodes=3)])
 def test_every_model_and_multitask_runs_evaluate(tmp_path, tiny_config,
                                                  fake_env, overrides):
-  from planet_tf import evaluate, training
+  from planet_tf import components, evaluate
   config = tiny_config.replace(**overrides)
-  training.Trainer(config, str(tmp_path), make_env=fake_env).run()
+  components.build_trainer(config, str(tmp_path), make_env=fake_env).run()
   result = evaluate.evaluate(str(tmp_path), episodes=2, make_env=fake_env,
                              video_path=str(tmp_path / 'v.mp4'),
                              log=lambda _: None)

@@ -6,13 +6,13 @@ import os
 
 import pytest
 
-from planet_tf import rundir, training
+from planet_tf import components, rundir
 
 
 def _finished_run(tmp_path, tiny_config, fake_env):
   logdir = str(tmp_path / 'run')
   config = tiny_config.replace(test_episodes=0)
-  training.Trainer(config, logdir, fake_env).run()  # Checkpoints 1..3.
+  components.build_trainer(config, logdir, fake_env).run()  # Checkpoints 1..3.
   return logdir, config
 
 
@@ -30,9 +30,9 @@ def test_mismatched_checkpoint_is_refused_and_left_in_place(
   os.remove(os.path.join(logdir, rundir.CHECKPOINT_CONFIG))
   before = _listing(logdir)
   with pytest.raises(rundir.RunDirError, match='does not match this model'):
-    training.Trainer(config.replace(deter_size=20), logdir, fake_env)
+    components.build_trainer(config.replace(deter_size=20), logdir, fake_env)
   assert _listing(logdir) == before  # Nothing moved to discarded/.
-  trainer = training.Trainer(config, logdir, fake_env)
+  trainer = components.build_trainer(config, logdir, fake_env)
   assert int(trainer.episodes_done) == 3  # The newest checkpoint.
   trainer.close()
 
@@ -43,10 +43,10 @@ def test_lost_config_json_is_checked_against_the_checkpoint_copy(
   os.remove(os.path.join(logdir, rundir.CONFIG_FILE))
   with pytest.raises(rundir.RunDirError, match=r'batch_size: 3 -> 2.*'
                      r'horizon: 3 -> 2.*checkpoints'):
-    training.Trainer(config.replace(batch_size=2, horizon=2), logdir,
-                     fake_env)
+    components.build_trainer(config.replace(batch_size=2, horizon=2), logdir,
+                             fake_env)
   assert rundir.read_config(logdir) is None  # Nothing claimed.
-  trainer = training.Trainer(config, logdir, fake_env)
+  trainer = components.build_trainer(config, logdir, fake_env)
   trainer.close()
   # Restored: the config as the run resolved it ('auto' knobs as numbers).
   assert rundir.read_config(logdir) == trainer.config.to_dict()
@@ -61,7 +61,7 @@ def test_episodes_without_any_checkpoint_are_refused_not_discarded(
   with pytest.raises(rundir.RunDirError,
                      match=r'no checkpoint.*Restore the checkpoints.*new '
                      r'--logdir'):
-    training.Trainer(config, logdir, fake_env)
+    components.build_trainer(config, logdir, fake_env)
   assert _listing(logdir) == before
   assert not os.path.exists(os.path.join(logdir, rundir.DISCARDED))
 
@@ -135,6 +135,57 @@ def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
   finally:
     env.close()
 
+
+class _KillingAgent:
+  """The default agent, which SIGKILLs the child process of the last test
+  environment at its first test step (once), recording the first frames of
+  every test try."""
+
+  def __init__(self, world_model, config):
+    from planet_tf.agent import Agent
+    self._agent = Agent(world_model, config)
+    self.victim = None  # () -> the PID to kill, set once the run is built.
+    self.first_frames, self._new, self.killed = [], False, False
+
+  def reset(self, batch_size=1):
+    self._agent.reset(batch_size)
+    self._new = True
+
+  def act(self, images, explore):
+    import signal
+    if not explore:
+      if self._new:
+        self.first_frames.append(images.copy())
+        self._new = False
+      if not self.killed:
+        self.killed = True
+        os.kill(self.victim(), signal.SIGKILL)
+    return self._agent.act(images, explore)
+
+
+def test_environment_killed_at_a_test_point_is_replaced_and_test_redone(
+    tmp_path, tiny_config, caplog, metrics_rows):
+  import numpy as np
+  config = tiny_config.replace(total_episodes=1, seed_episodes=1,
+                               test_every=1, test_episodes=2)
+  agents = []
+
+  def make_agent(world_model, config):
+    agents.append(_KillingAgent(world_model, config))
+    return agents[-1]
+
+  trainer = components.build_trainer(config, str(tmp_path),
+                                     make_agent=make_agent)
+  test_envs = lambda: trainer.environments.test(config.task)
+  # pylint: disable-next=protected-access
+  agents[0].victim = lambda: test_envs()[-1]._env._process.pid
+  with caplog.at_level('WARNING'):
+    trainer.run()
+  assert 'exit code -9' in caplog.text and '(1 of 3)' in caplog.text
+  (row,) = metrics_rows(tmp_path)
+  assert len(row['test_returns']) == 2  # The test point was redone whole,
+  first, redone = agents[0].first_frames
+  np.testing.assert_array_equal(first, redone)  # from the same seeds.
 
 # A sweep killed hard leaves no run behind.
 
@@ -287,12 +338,12 @@ def test_a_smaller_batch_is_accepted_until_the_first_update(
   logdir = str(tmp_path / 'run')
   seeds_only = tiny_config.replace(total_episodes=tiny_config.seed_episodes,
                                    test_episodes=0)
-  training.Trainer(seeds_only, logdir, fake_env).run()  # No update made.
+  components.build_trainer(seeds_only, logdir, fake_env).run()  # No update made.
   smaller = seeds_only.replace(total_episodes=seeds_only.seed_episodes + 1,
                                batch_size=seeds_only.batch_size - 1)
-  trainer = training.Trainer(smaller, logdir, fake_env)
+  trainer = components.build_trainer(smaller, logdir, fake_env)
   assert int(trainer.episodes_done) == seeds_only.seed_episodes
   trainer.run()  # Its first updates, at the smaller batch.
   assert rundir.read_config(logdir)['batch_size'] == smaller.batch_size
   with pytest.raises(rundir.RunDirError, match=r'batch_size: 2 -> 1'):
-    training.Trainer(smaller.replace(batch_size=1), logdir, fake_env)
+    components.build_trainer(smaller.replace(batch_size=1), logdir, fake_env)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from planet_tf import learner, replay, rundir, training
+from planet_tf import components, learner, replay, rundir, training
 from planet_tf.checkpoint import Checkpoints
 from planet_tf.world_model import WorldModel
 
@@ -26,7 +26,8 @@ def _rows(logdir):
 @pytest.fixture
 def run_fake(fake_env):
   """Trains (or resumes) a run on the fake environment."""
-  return lambda config, logdir: training.Trainer(config, logdir, fake_env).run()
+  return lambda config, logdir: components.build_trainer(
+      config, logdir, fake_env).run()
 
 
 def _episode_files(logdir):
@@ -168,7 +169,8 @@ def test_corrupt_episode_and_checkpoint_are_moved_aside(tmp_path, tiny_config,
                                                          caplog, fake_env):
   logdir = str(tmp_path / 'run')
   tiny_config = tiny_config.replace(test_episodes=0)
-  training.Trainer(tiny_config, logdir, fake_env).run()  # 3 episodes, checkpoints 1..3.
+  # 3 episodes, checkpoints 1..3.
+  components.build_trainer(tiny_config, logdir, fake_env).run()
   episode = os.path.join(logdir, 'episodes', '000001-10.npz')
   with open(episode, 'r+b') as file:
     file.truncate(500)
@@ -176,8 +178,8 @@ def test_corrupt_episode_and_checkpoint_are_moved_aside(tmp_path, tiny_config,
   with open(data, 'r+b') as file:
     file.truncate(1000)
   with caplog.at_level(logging.WARNING):
-    trainer = training.Trainer(tiny_config.replace(total_episodes=4), logdir,
-                               fake_env)
+    trainer = components.build_trainer(
+        tiny_config.replace(total_episodes=4), logdir, fake_env)
   messages = caplog.text
   assert 'Corrupt checkpoint' in messages and 'ckpt-3' in messages
   assert 'Corrupt episode file' in messages and '000001-10.npz' in messages
@@ -203,7 +205,7 @@ def test_unreadable_only_checkpoint_refuses_with_its_name(tmp_path, tiny_config,
       file.truncate(40)
   with pytest.raises(rundir.RunDirError, match=r'No checkpoint .* reads back'
                      r'(.|\n)*ckpt-1'):
-    training.Trainer(tiny_config, logdir, fake_env)
+    components.build_trainer(tiny_config, logdir, fake_env)
 
 
 # Non-finite losses.
@@ -261,7 +263,7 @@ def test_second_process_on_a_run_directory_is_refused(tmp_path, tiny_config,
   try:
     with pytest.raises(rundir.RunDirError,
                        match=f'Another process \\(PID {os.getpid()}\\)'):
-      training.Trainer(tiny_config, logdir, fake_env)
+      components.build_trainer(tiny_config, logdir, fake_env)
   finally:
     held.close()
   rundir.lock(logdir).close()  # Released: a later process gets it.
@@ -271,7 +273,7 @@ def test_unwritable_run_directory_is_a_clear_error(tmp_path, tiny_config):
   (tmp_path / 'file').write_text('not a directory')
   with pytest.raises(rundir.RunDirError, match='Cannot write to the run '
                      'directory .*file/run'):
-    training.Trainer(tiny_config, str(tmp_path / 'file' / 'run'))
+    components.build_trainer(tiny_config, str(tmp_path / 'file' / 'run'))
 
 
 def test_failed_atomic_write_leaves_nothing(tmp_path):

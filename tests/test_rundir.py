@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from planet_tf import rundir, training
+from planet_tf import components, rundir
 
 
 def _lines(path):
@@ -28,7 +28,7 @@ def _finished_template(tmp_path_factory, tiny_config, fake_env):
   """One finished 3-episode run on the fake environment, made once."""
   config = tiny_config.replace(test_episodes=0)
   logdir = str(tmp_path_factory.mktemp('template') / 'run')
-  training.Trainer(config, logdir, fake_env).run()
+  components.build_trainer(config, logdir, fake_env).run()
   return config, logdir
 
 
@@ -58,7 +58,8 @@ def test_a_garbage_line_loses_no_valid_row_on_resume(finished_run, fake_env,
   lines = _lines(path)
   with open(path, 'w') as file:  # Garbage after row 1, before rows 2 and 3.
     file.write('\n'.join(lines[:1] + ['{not json'] + lines[1:]) + '\n')
-  training.Trainer(config.replace(total_episodes=4), logdir, fake_env).run()
+  components.build_trainer(config.replace(total_episodes=4), logdir,
+                           fake_env).run()
   rows = metrics_rows(logdir)
   assert [row['episode'] for row in rows] == [1, 2, 3, 4]
   assert [json.loads(line) for line in lines] == rows[:3]  # Kept as they were.
@@ -70,7 +71,8 @@ def test_rows_of_counted_episodes_lost_from_the_file_are_rebuilt(
   config, logdir = finished_run
   rows = metrics_rows(logdir)
   open(os.path.join(logdir, rundir.METRICS_FILE), 'w').close()  # Emptied.
-  training.Trainer(config.replace(total_episodes=4), logdir, fake_env).run()
+  components.build_trainer(config.replace(total_episodes=4), logdir,
+                           fake_env).run()
   rebuilt = metrics_rows(logdir)
   assert [row['episode'] for row in rebuilt] == [1, 2, 3, 4]  # No gap.
   for before, after in zip(rows, rebuilt[:3]):
@@ -86,7 +88,7 @@ def test_rows_past_the_checkpoint_are_set_aside_not_deleted(
   extra = json.dumps({'episode': 4, 'train_return': 1.0})  # No checkpoint 4.
   with open(path, 'a') as file:
     file.write(extra + '\n')
-  training.Trainer(config, logdir, fake_env).close()
+  components.build_trainer(config, logdir, fake_env).close()
   assert [row['episode'] for row in metrics_rows(logdir)] == [1, 2, 3]
   assert _discarded_lines(logdir) == [extra]
 
@@ -97,7 +99,7 @@ def test_fewer_total_episodes_than_done_is_refused_config_kept(
   stored = open(os.path.join(logdir, rundir.CONFIG_FILE)).read()
   with pytest.raises(rundir.RunDirError, match='holds 3 collected episodes, '
                      'more than --total_episodes=2'):
-    training.Trainer(config.replace(total_episodes=2), logdir, fake_env)
+    components.build_trainer(config.replace(total_episodes=2), logdir, fake_env)
   assert open(os.path.join(logdir, rundir.CONFIG_FILE)).read() == stored
 
 
@@ -106,7 +108,7 @@ def test_a_config_that_fails_to_start_is_not_stored(tmp_path, tiny_config):
     raise ValueError('no such camera')
   logdir = str(tmp_path / 'run')
   with pytest.raises(ValueError, match='no such camera'):
-    training.Trainer(tiny_config, logdir, broken)
+    components.build_trainer(tiny_config, logdir, broken)
   assert not os.path.exists(os.path.join(logdir, rundir.CONFIG_FILE))
 
 
@@ -147,7 +149,7 @@ def test_the_spec_is_stored_so_checkpoint_readers_need_no_episode(
   from planet_tf import checkpoint
   logdir = str(tmp_path / 'run')
   config = tiny_config.replace(test_episodes=0)
-  training.Trainer(config, logdir, fake_env).run()
+  components.build_trainer(config, logdir, fake_env).run()
   assert rundir.read_spec(logdir) == ((64, 64, 3), 6)  # cheetah: 6 actions.
   episodes = os.path.join(logdir, rundir.EPISODES_DIR)
   shutil.move(episodes, str(tmp_path / 'aside'))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from planet_tf import learner, training
+from planet_tf import components, learner
 from planet_tf.agent import Agent
 from planet_tf.world_model import WorldModel
 
@@ -69,7 +69,7 @@ def _files(directory):
 
 def test_end_to_end_run_then_resume(tmp_path, tiny_config):
   logdir = str(tmp_path / 'run')
-  training.train(tiny_config, logdir)
+  components.train(tiny_config, logdir)
   assert _files(os.path.join(logdir, 'episodes')) == [
       '000000-10.npz', '000001-10.npz', '000002-10.npz']
   rows = [json.loads(l) for l in open(os.path.join(logdir, 'metrics.jsonl'))]
@@ -83,11 +83,12 @@ def test_end_to_end_run_then_resume(tmp_path, tiny_config):
   first_episode = open(os.path.join(logdir, 'episodes', '000000-10.npz'), 'rb').read()
 
   # The same command again: nothing left to do, nothing rewritten.
-  training.train(tiny_config, logdir)
+  components.train(tiny_config, logdir)
   assert len(open(os.path.join(logdir, 'metrics.jsonl')).readlines()) == 3
 
   # Extended to 4 episodes: resumes from the checkpoint, no new seed episodes.
-  trainer = training.Trainer(tiny_config.replace(total_episodes=4), logdir)
+  trainer = components.build_trainer(tiny_config.replace(total_episodes=4),
+                                     logdir)
   assert int(trainer.optimizer.iterations) == 2 and len(trainer.replay) == 3
   trainer.run()
   rows = [json.loads(l) for l in open(os.path.join(logdir, 'metrics.jsonl'))]

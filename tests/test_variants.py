@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, planning, training, true_simulator
+from planet_tf import components, driver, envs, planning, true_simulator
 from planet_tf.world_model import WorldModel
 
 
@@ -42,7 +42,7 @@ def test_rnn_is_deterministic_without_kl(tmp_path, make_config, fake_env,
     shapes = lambda m: [v.shape for v in getattr(m, name).weights][1:]
     assert shapes(wm) == shapes(rssm)
   assert wm.dynamics.feature_size == config.deter_size
-  training.Trainer(config, str(tmp_path), fake_env).run()
+  components.build_trainer(config, str(tmp_path), fake_env).run()
   last = metrics_rows(tmp_path)[-1]
   assert 'kl' not in last and np.isfinite(last['loss']) and 'test_return' in last
 
@@ -55,7 +55,7 @@ def test_ssm_is_stochastic_without_deterministic_path(tmp_path, make_config,
   assert wm.dynamics.feature_size == config.stoch_size
   assert not any('cell' in v.path or 'gru' in v.path.lower()
                  for v in wm.dynamics.weights)
-  training.Trainer(config, str(tmp_path), fake_env).run()
+  components.build_trainer(config, str(tmp_path), fake_env).run()
   last = metrics_rows(tmp_path)[-1]
   assert last['kl_loss'] >= config.free_nats and 'test_return' in last
 
@@ -101,7 +101,7 @@ def test_random_shooting_evaluates_each_sequence_once_and_takes_the_best(
 def test_random_collection_collects_with_uniform_actions(
     tmp_path, make_config, fake_env, metrics_rows):
   config = make_config('random_collection')
-  trainer = training.Trainer(config, str(tmp_path), fake_env)
+  trainer = components.build_trainer(config, str(tmp_path), fake_env)
   trainer.run()
   rows = metrics_rows(tmp_path)
   assert rows[-1]['updates'] == config.collect_interval  # Still trained.
@@ -119,7 +119,7 @@ def test_multitask_pads_actions_and_reports_returns_per_task(
                    episode_length=48, seed_episodes=1, total_episodes=2,
                    test_every=2)
   assert len(config_lib.tasks(config_lib.resolve(['multitask']))) == 6
-  trainer = training.Trainer(config, str(tmp_path), fake_env)
+  trainer = components.build_trainer(config, str(tmp_path), fake_env)
   assert trainer.action_size == 6  # cheetah 6, cartpole 1.
   trainer.run()
   rows = metrics_rows(tmp_path)
