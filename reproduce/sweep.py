@@ -30,6 +30,7 @@ from planet_tf import devices, envs, progress, rundir
 from planet_tf.config import Config
 from reproduce import aggregate, common, launcher, plotting
 from reproduce.common import Run, SweepError
+from reproduce.outcomes import Interrupted, Outcome, summarize
 
 
 def define_flags(seeds: int = 5) -> None:
@@ -435,7 +436,7 @@ class SweepInterrupted(SweepError):
     return self.problems[0]
 
 
-def launch(sweep: Sweep) -> Optional[List[launcher.Outcome]]:
+def launch(sweep: Sweep) -> Optional[List[Outcome]]:
   """Prints the plan, then runs the unfinished runs (none with
   --aggregate_only); prints a summary. None after a dry run: the plan
   printed, nothing started. Raises SweepError when the launcher cannot
@@ -455,22 +456,22 @@ def launch(sweep: Sweep) -> Optional[List[launcher.Outcome]]:
                                options.parallel, options.ray_address,
                                gpus_per_run=options.gpus_per_run,
                                on_locked=options.on_locked)
-  except launcher.Interrupted as stop:
-    print(launcher.summarize(stop.outcomes), flush=True)
+  except Interrupted as stop:
+    print(summarize(stop.outcomes), flush=True)
     raise SweepInterrupted(stop.signum) from stop
   except (RuntimeError, ValueError) as error:
     raise SweepError([str(error)], checked=False) from error
-  print(launcher.summarize(outcomes), flush=True)
+  print(summarize(outcomes), flush=True)
   return outcomes
 
 
-def exit_code(outcomes: Sequence[launcher.Outcome]) -> int:
+def exit_code(outcomes: Sequence[Outcome]) -> int:
   """1 if a run failed, else 0."""
   return 1 if any(not o.ok for o in outcomes) else 0
 
 
 def load_groups(sweep: Sweep, script: str,
-                launched: Sequence[launcher.Outcome],
+                launched: Sequence[Outcome],
                 ) -> Dict[tuple, aggregate.Group]:
   """Reads the shown runs' metrics; warns about what it could not read;
   raises SweepError with a hint when there are none."""

@@ -21,7 +21,7 @@ import pytest
 
 from planet_tf import config as config_lib
 from planet_tf import progress, rundir, runtime
-from reproduce import common, launcher, sweep
+from reproduce import common, outcomes, sweep
 from reproduce.common import Run
 
 ROOT = common.REPO_ROOT
@@ -371,14 +371,14 @@ def test_progress_lines_give_returns_and_the_runs_eta():
                    test_returns=[5.0, 10.0]))
   # 5 episodes of 60 s and one test point as long as the measured one.
   assert progress.run_eta(config, rows) == pytest.approx(400.0)
-  line = launcher.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
+  line = outcomes.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
                                 rows)
   assert line == ('rssm/cheetah_run/seed1: episode 5/10 | train return 4.0 | '
                   'test return 7.5 | ETA 7 min')
-  assert launcher.progress_line('x', rows[0], config, rows[:1]).endswith(
+  assert outcomes.progress_line('x', rows[0], config, rows[:1]).endswith(
       'train return 1.0')  # No ETA before an episode after the seed ones.
   last = dict(rows[-1], episode=10)
-  assert launcher.progress_line('x', last, config, rows + [last]).endswith(
+  assert outcomes.progress_line('x', last, config, rows + [last]).endswith(
       '| done')
 
 
@@ -388,7 +388,7 @@ def test_true_simulator_runs_are_finished_once_their_row_exists(tmp_path):
   runs = str(tmp_path / 'runs')
   sim = _true_simulator_run(runs)
   assert rundir.is_finished(sim.logdir(runs))
-  assert launcher.pending([sim], runs) == []
+  assert outcomes.pending([sim], runs) == []
   planet = Run('cheetah_run', 1, ('rssm',), 'cpu')
   config = _config(planet)
   _write_run(planet.logdir(runs), _timed_rows(config, 40, 50, 120, 400), config)
