@@ -28,7 +28,7 @@ from absl import flags
 from planet_tf import config as config_lib
 from planet_tf import devices, envs, progress, rundir
 from planet_tf.config import Config
-from reproduce import aggregate, common, launcher, plotting
+from reproduce import aggregate, common, estimates, launcher, plotting
 from reproduce.common import Run, SweepError
 from reproduce.outcomes import Interrupted, Outcome, summarize
 
@@ -311,8 +311,9 @@ def _estimates(configs: Dict[Run, Config], state: Dict[Run, tuple],
   where they have them, else the reference figures of the budget."""
   measured = [(config, rows) for _, _, config, rows in state.values()
               if config is not None and rows]
-  rates = common.measured_rates(measured, common.reference_rates(budget))
-  left = [common.remaining_seconds(config.to_dict(), state[run][1], rates)
+  rates = estimates.measured_rates(measured,
+                                   estimates.reference_rates(budget))
+  left = [estimates.remaining_seconds(config.to_dict(), state[run][1], rates)
           for run, config in configs.items()]
   known = [seconds for seconds in left if seconds is not None]
   return known, len(left) - len(known), rates.source

@@ -21,7 +21,7 @@ import pytest
 
 from planet_tf import config as config_lib
 from planet_tf import progress, rundir, runtime
-from reproduce import common, outcomes, sweep
+from reproduce import common, estimates, outcomes, sweep
 from reproduce.common import Run
 
 ROOT = common.REPO_ROOT
@@ -86,18 +86,21 @@ def test_reference_figures_give_the_measured_times_of_one_episode():
       125, 250, 250, 500, 250, 500]
   # The last episode of a cpu run: a start, C=25 updates (40-75 s), 250
   # agent steps (110-130 s) and a test point of 3 episodes (300-480 s).
-  seconds = common.remaining_seconds(cpu, 39, common.reference_rates('cpu'))
+  seconds = estimates.remaining_seconds(cpu, 39,
+                                        estimates.reference_rates('cpu'))
   np.testing.assert_allclose(seconds, (20 + 40 + 110 + 300,
                                        40 + 75 + 130 + 480))
   # The paper's: 100 updates of 8 s, 250 steps of 1.1 s + the environment's
   # 43 ms, then 10 test episodes.
   paper = _config(Run('cheetah_run', 1, ('rssm',), 'paper'))
   step = 0.043 + 1.1
-  seconds = common.remaining_seconds(paper, 999, common.reference_rates('paper'))
+  seconds = estimates.remaining_seconds(paper, 999,
+                                        estimates.reference_rates('paper'))
   np.testing.assert_allclose(seconds, (20 + 800 + 250 * step + 2500 * step,
                                        40 + 800 + 250 * step + 2500 * step))
   # A whole cpu run of cheetah_run: the 2.5 hours measured here.
-  low, high = common.remaining_seconds(cpu, 0, common.reference_rates('cpu'))
+  low, high = estimates.remaining_seconds(cpu, 0,
+                                          estimates.reference_rates('cpu'))
   assert 1.7 < low / 3600 < high / 3600 < 2.6
 
 
@@ -111,18 +114,18 @@ def test_first40_is_the_papers_configuration_cut_at_40_episodes():
   assert 'cut at 40 episodes' in label and "NOT the paper's budget" in label
   # 35 planned episodes of 100 updates of 8 s, 125 CEM steps each, and four
   # test points of 10 episodes: about 10-11 hours on the 2-core CPU.
-  low, high = common.remaining_seconds(first40, 0,
-                                       common.reference_rates('first40'))
+  low, high = estimates.remaining_seconds(
+      first40, 0, estimates.reference_rates('first40'))
   assert 9 < low / 3600 <= high / 3600 < 12
 
 
 def test_reference_figures_are_read_from_the_timings_data_file():
-  timings = common.reference_timings()
+  timings = estimates.reference_timings()
   assert timings['device'] == 'CPU' and timings['measured']
   slower = json.loads(json.dumps(timings))
   slower['paper_sizes']['update'] *= 2
-  base = common.reference_rates('first40', timings)
-  doubled = common.reference_rates('first40', slower)
+  base = estimates.reference_rates('first40', timings)
+  doubled = estimates.reference_rates('first40', slower)
   np.testing.assert_allclose(doubled.update, [2 * u for u in base.update])
   assert doubled.plan == base.plan
 
