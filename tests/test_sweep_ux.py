@@ -21,7 +21,7 @@ import pytest
 
 from planet_tf import config as config_lib
 from planet_tf import progress, rundir, runtime
-from reproduce import common, estimates, outcomes, sweep
+from reproduce import common, estimates, outcomes, plan, sweep
 from reproduce.common import Run
 
 ROOT = common.REPO_ROOT
@@ -182,7 +182,7 @@ def _cpu_table1(runs_dir, seeds=5):
 def test_the_plan_estimates_from_measured_times_once_runs_have_them(
     tmp_path):
   runs = tmp_path / 'runs'
-  fresh = sweep.plan(_cpu_table1(runs))
+  fresh = plan.plan(_cpu_table1(runs))
   assert (fresh.finished, fresh.started, fresh.not_started) == (0, 0, 30)
   assert fresh.source.startswith('reference figures measured on')
   assert fresh.estimated == 30 and fresh.no_figure == 0
@@ -196,7 +196,7 @@ def test_the_plan_estimates_from_measured_times_once_runs_have_them(
   _write_run(second.logdir(str(runs)), _timed_rows(config, 10, 150, 250, 800),
              config)
   before = _tree(runs)
-  measured = sweep.plan(_cpu_table1(runs))
+  measured = plan.plan(_cpu_table1(runs))
   assert _tree(runs) == before
   assert (measured.finished, measured.started, measured.not_started) == (
       1, 1, 28)
@@ -206,12 +206,11 @@ def test_the_plan_estimates_from_measured_times_once_runs_have_them(
 
 
 def test_the_paper_budget_without_a_gpu_warns_but_runs(tmp_path):
-  from reproduce import sweep
   result = _script('figure4.py', '--dry_run', '--seeds=1',
                    '--tasks=cheetah_run', f'--runs_dir={tmp_path / "runs"}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Plan: 3 runs (rssm, rnn, ssm x 1 task x 1 seed)' in result.stdout
-  assert ('Warning: no GPU found' in result.stdout) == (not sweep.has_gpu())
+  assert ('Warning: no GPU found' in result.stdout) == (not plan.has_gpu())
   assert not os.path.exists(tmp_path / 'runs')
 
 
@@ -245,7 +244,7 @@ def test_a_sweep_is_built_and_planned_in_process(tmp_path):
   config = built.configs[built.runs[1]]
   assert (config.model, config.task, config.seed) == ('rssm', 'cheetah_run', 2)
   assert (config.horizon, config.free_nats, config.total_episodes) == (3, 2.0, 4)
-  planned = sweep.plan(built)
+  planned = plan.plan(built)
   assert (planned.runs, planned.episodes, planned.to_run) == (8, (4,), 8)
   assert planned.shape == ('rssm@free_nats=2,horizon=3, rnn@free_nats=2,'
                            'horizon=3 x 2 tasks x 2 seeds')
