@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from reproduce import sweep
+from reproduce import execute, sweep
 
 VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
             'stochastic (SSM)': ('ssm',)}
@@ -21,7 +21,7 @@ VARIANTS = {'PlaNet (RSSM)': ('rssm',), 'deterministic (GRU)': ('rnn',),
 def main(argv) -> int:
   options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
   try:
-    return sweep.curve_figure(
+    return execute.curve_figure(
         options, 'figure4', 'Figure 4: model designs', VARIANTS)
   except sweep.SweepError as error:
     print(error, file=sys.stderr, flush=True)

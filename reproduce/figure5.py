@@ -12,7 +12,7 @@ import sys
 
 from absl import app, flags
 
-from reproduce import sweep
+from reproduce import execute, sweep
 
 VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
             'random shooting': ('random_shooting',)}
@@ -21,7 +21,7 @@ VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
 def main(argv) -> int:
   options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
   try:
-    return sweep.curve_figure(
+    return execute.curve_figure(
         options, 'figure5', 'Figure 5: agent designs', VARIANTS)
   except sweep.SweepError as error:
     print(error, file=sys.stderr, flush=True)

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags
 
-from reproduce import sweep
+from reproduce import execute, sweep
 
 VARIANTS = {'PlaNet, one agent for all tasks': ('multitask',)}
 COMPARE = {'PlaNet, one agent per task': ('rssm',)}
@@ -28,7 +28,7 @@ def task_key(task: str) -> str:
 def main(argv) -> int:
   options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
   try:
-    return sweep.curve_figure(
+    return execute.curve_figure(
         options, 'figure7', 'Figure 7: one agent on all tasks', VARIANTS,
         task_of=lambda task: None, key_for_task=task_key, compare=COMPARE)
   except sweep.SweepError as error:

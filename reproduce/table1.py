@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 from absl import app, flags
 
-from reproduce import aggregate, common, sweep
+from reproduce import aggregate, common, execute, sweep
 
 PLANET = ('rssm',)
 TRUE_SIMULATOR = ('true_simulator',)
@@ -249,10 +249,10 @@ def table1(options: sweep.SweepOptions, true_simulator: bool = False,
   launched = [PLANET] + ([TRUE_SIMULATOR] if true_simulator else [])
   shown = [] if true_simulator else [TRUE_SIMULATOR]
   runs = sweep.build(options, launched, tasks, shown, tasks)
-  outcomes = sweep.launch(runs)
+  outcomes = execute.launch(runs)
   if outcomes is None:
     return 0
-  groups = sweep.load_groups(runs, 'reproduce/table1.py', outcomes)
+  groups = execute.load_groups(runs, 'reproduce/table1.py', outcomes)
   planet, planet_episodes, planet_done = measure(groups, PLANET, tasks)
   true_sim, sim_episodes, sim_done = measure(groups, TRUE_SIMULATOR, tasks)
   table = build_table(planet, true_sim, options.budget, tasks,
@@ -264,7 +264,7 @@ def table1(options: sweep.SweepOptions, true_simulator: bool = False,
   paths = write_table(table, options.results_dir)
   print('Wrote ' + ', '.join(paths), flush=True)
   print(to_markdown(table), flush=True)
-  return sweep.exit_code(outcomes)
+  return execute.exit_code(outcomes)
 
 
 def main(argv) -> int:

@@ -292,8 +292,9 @@ def test_a_renderer_that_cannot_render_is_one_line_before_any_file(tmp_path):
 def test_a_sweep_skips_or_waits_for_a_run_another_process_holds(tmp_path):
   # Issue 27, 7: not '[1/1] FAILED' but the PID that holds the directory.
   import threading
-  from reproduce import launcher
+  from reproduce import launcher, processes
   from reproduce.common import Run
+  from reproduce.outcomes import summarize
   runs_dir = str(tmp_path / 'runs')
   run = Run('cheetah_run', 1, ('paper',), 'debug')
   os.makedirs(run.logdir(runs_dir))
@@ -302,12 +303,12 @@ def test_a_sweep_skips_or_waits_for_a_run_another_process_holds(tmp_path):
   outcomes = launcher.launch_local([run], runs_dir, log=lines.append)
   assert [o.held_by for o in outcomes] == [str(os.getpid())]
   assert any(f'in use by PID {os.getpid()}' in line for line in lines)
-  summary = launcher.summarize(outcomes)
+  summary = summarize(outcomes)
   assert '0 were already finished' in summary and '0 failed' in summary
   assert f'(PID {os.getpid()})' in summary
   # --on_locked=wait: the run waits until the holder lets go.
   threading.Timer(0.5, held.close).start()
-  waited = launcher._wait_for_lock(run.logdir(runs_dir), launcher.Children(),
+  waited = launcher._wait_for_lock(run.logdir(runs_dir), processes.Children(),
                                    lines.append, poll_seconds=0.1)
   assert waited and rundir.lock_holder(run.logdir(runs_dir)) is None
   assert lines[-1].endswith('waiting for it to end.')

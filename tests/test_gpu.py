@@ -13,7 +13,7 @@ import pytest
 
 from planet_tf import config as config_lib
 from planet_tf import devices, rundir, runtime
-from reproduce import launcher
+from reproduce import common, launcher
 
 H100 = 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0000)'
 
@@ -161,7 +161,7 @@ def test_local_launcher_gives_each_run_its_gpu(tmp_path):
       '    n.endswith(".end") for n in names)\n'
       'open(mine + ".end", "w").write(str(running))\n')
 
-  class FakeRun(launcher.Run):
+  class FakeRun(common.Run):
     def command(self, runs_dir, python=sys.executable):
       return [python, str(script)]
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from planet_tf import rundir, runtime
-from reproduce import aggregate, common, launcher, plotting
+from reproduce import aggregate, common, launcher, plotting, ray_launcher
 from reproduce.common import Run
+from reproduce.outcomes import pending, run_name, summarize
 
 ROOT = common.REPO_ROOT
 
@@ -88,7 +89,7 @@ def test_is_finished_compares_metrics_with_total_episodes(tmp_path):
   assert not rundir.is_finished(logdir)
   _write_run(logdir, _rows({}, 2), total_episodes=3)
   assert not rundir.is_finished(logdir)
-  assert launcher.pending([Run('x', 1)], str(tmp_path)) == [Run('x', 1)]
+  assert pending([Run('x', 1)], str(tmp_path)) == [Run('x', 1)]
   _write_run(logdir, _rows({}, 3), total_episodes=3)
   assert rundir.is_finished(logdir)
 
@@ -240,7 +241,7 @@ def test_local_launcher_runs_then_skips_finished_runs(local_sweep, tiny):
     assert rundir.read_config(logdir)['seed'] == run.seed
   assert 'to run here, 2 at a time' in messages[0]
   for run in _tiny_runs(tiny):  # One progress line per episode, from metrics.
-    name = launcher.run_name(run)
+    name = run_name(run)
     lines = [m for m in messages if m.startswith(f'{name}: ')]
     assert [line.split(' | ')[0] for line in lines] == [
         f'{name}: episode {episode}/3' for episode in (1, 2, 3)], messages
@@ -249,7 +250,7 @@ def test_local_launcher_runs_then_skips_finished_runs(local_sweep, tiny):
   again = launcher.launch(_tiny_runs(tiny), runs_dir, 'local', parallel=2,
                           log=messages.append)
   assert [o.skipped for o in again] == [True, True]
-  assert '2 were already finished' in launcher.summarize(again)
+  assert '2 were already finished' in summarize(again)
 
 
 def test_openloop_figure_from_a_trained_checkpoint(local_sweep, tmp_path, tiny):
@@ -273,11 +274,11 @@ def test_ray_launcher_on_a_local_instance(tmp_path, tiny):
   ray = pytest.importorskip('ray')
   runs = _tiny_runs(tiny, seed_episodes=3, test_episodes=0)
   ray.init(num_cpus=2, num_gpus=0, include_dashboard=False,
-           log_to_driver=False, runtime_env=launcher.ray_runtime_env())
+           log_to_driver=False, runtime_env=ray_launcher.ray_runtime_env())
   try:
     messages = []
-    outcomes = launcher.launch_ray(runs, str(tmp_path), None,
-                                   log=messages.append)
+    outcomes = ray_launcher.launch_ray(runs, str(tmp_path), None,
+                                       log=messages.append)
   finally:
     ray.shutdown()
   assert [o.ok for o in outcomes] == [True, True], [

@@ -21,7 +21,7 @@ import pytest
 
 from planet_tf import config as config_lib
 from planet_tf import progress, rundir, runtime
-from reproduce import common, launcher, sweep
+from reproduce import common, estimates, outcomes, plan, sweep
 from reproduce.common import Run
 
 ROOT = common.REPO_ROOT
@@ -86,18 +86,21 @@ def test_reference_figures_give_the_measured_times_of_one_episode():
       125, 250, 250, 500, 250, 500]
   # The last episode of a cpu run: a start, C=25 updates (40-75 s), 250
   # agent steps (110-130 s) and a test point of 3 episodes (300-480 s).
-  seconds = common.remaining_seconds(cpu, 39, common.reference_rates('cpu'))
+  seconds = estimates.remaining_seconds(cpu, 39,
+                                        estimates.reference_rates('cpu'))
   np.testing.assert_allclose(seconds, (20 + 40 + 110 + 300,
                                        40 + 75 + 130 + 480))
   # The paper's: 100 updates of 8 s, 250 steps of 1.1 s + the environment's
   # 43 ms, then 10 test episodes.
   paper = _config(Run('cheetah_run', 1, ('rssm',), 'paper'))
   step = 0.043 + 1.1
-  seconds = common.remaining_seconds(paper, 999, common.reference_rates('paper'))
+  seconds = estimates.remaining_seconds(paper, 999,
+                                        estimates.reference_rates('paper'))
   np.testing.assert_allclose(seconds, (20 + 800 + 250 * step + 2500 * step,
                                        40 + 800 + 250 * step + 2500 * step))
   # A whole cpu run of cheetah_run: the 2.5 hours measured here.
-  low, high = common.remaining_seconds(cpu, 0, common.reference_rates('cpu'))
+  low, high = estimates.remaining_seconds(cpu, 0,
+                                          estimates.reference_rates('cpu'))
   assert 1.7 < low / 3600 < high / 3600 < 2.6
 
 
@@ -111,18 +114,18 @@ def test_first40_is_the_papers_configuration_cut_at_40_episodes():
   assert 'cut at 40 episodes' in label and "NOT the paper's budget" in label
   # 35 planned episodes of 100 updates of 8 s, 125 CEM steps each, and four
   # test points of 10 episodes: about 10-11 hours on the 2-core CPU.
-  low, high = common.remaining_seconds(first40, 0,
-                                       common.reference_rates('first40'))
+  low, high = estimates.remaining_seconds(
+      first40, 0, estimates.reference_rates('first40'))
   assert 9 < low / 3600 <= high / 3600 < 12
 
 
 def test_reference_figures_are_read_from_the_timings_data_file():
-  timings = common.reference_timings()
+  timings = estimates.reference_timings()
   assert timings['device'] == 'CPU' and timings['measured']
   slower = json.loads(json.dumps(timings))
   slower['paper_sizes']['update'] *= 2
-  base = common.reference_rates('first40', timings)
-  doubled = common.reference_rates('first40', slower)
+  base = estimates.reference_rates('first40', timings)
+  doubled = estimates.reference_rates('first40', slower)
   np.testing.assert_allclose(doubled.update, [2 * u for u in base.update])
   assert doubled.plan == base.plan
 
@@ -179,7 +182,7 @@ def _cpu_table1(runs_dir, seeds=5):
 def test_the_plan_estimates_from_measured_times_once_runs_have_them(
     tmp_path):
   runs = tmp_path / 'runs'
-  fresh = sweep.plan(_cpu_table1(runs))
+  fresh = plan.plan(_cpu_table1(runs))
   assert (fresh.finished, fresh.started, fresh.not_started) == (0, 0, 30)
   assert fresh.source.startswith('reference figures measured on')
   assert fresh.estimated == 30 and fresh.no_figure == 0
@@ -193,7 +196,7 @@ def test_the_plan_estimates_from_measured_times_once_runs_have_them(
   _write_run(second.logdir(str(runs)), _timed_rows(config, 10, 150, 250, 800),
              config)
   before = _tree(runs)
-  measured = sweep.plan(_cpu_table1(runs))
+  measured = plan.plan(_cpu_table1(runs))
   assert _tree(runs) == before
   assert (measured.finished, measured.started, measured.not_started) == (
       1, 1, 28)
@@ -203,12 +206,11 @@ def test_the_plan_estimates_from_measured_times_once_runs_have_them(
 
 
 def test_the_paper_budget_without_a_gpu_warns_but_runs(tmp_path):
-  from reproduce import sweep
   result = _script('figure4.py', '--dry_run', '--seeds=1',
                    '--tasks=cheetah_run', f'--runs_dir={tmp_path / "runs"}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'Plan: 3 runs (rssm, rnn, ssm x 1 task x 1 seed)' in result.stdout
-  assert ('Warning: no GPU found' in result.stdout) == (not sweep.has_gpu())
+  assert ('Warning: no GPU found' in result.stdout) == (not plan.has_gpu())
   assert not os.path.exists(tmp_path / 'runs')
 
 
@@ -242,7 +244,7 @@ def test_a_sweep_is_built_and_planned_in_process(tmp_path):
   config = built.configs[built.runs[1]]
   assert (config.model, config.task, config.seed) == ('rssm', 'cheetah_run', 2)
   assert (config.horizon, config.free_nats, config.total_episodes) == (3, 2.0, 4)
-  planned = sweep.plan(built)
+  planned = plan.plan(built)
   assert (planned.runs, planned.episodes, planned.to_run) == (8, (4,), 8)
   assert planned.shape == ('rssm@free_nats=2,horizon=3, rnn@free_nats=2,'
                            'horizon=3 x 2 tasks x 2 seeds')
@@ -371,14 +373,14 @@ def test_progress_lines_give_returns_and_the_runs_eta():
                    test_returns=[5.0, 10.0]))
   # 5 episodes of 60 s and one test point as long as the measured one.
   assert progress.run_eta(config, rows) == pytest.approx(400.0)
-  line = launcher.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
+  line = outcomes.progress_line('rssm/cheetah_run/seed1', rows[-1], config,
                                 rows)
   assert line == ('rssm/cheetah_run/seed1: episode 5/10 | train return 4.0 | '
                   'test return 7.5 | ETA 7 min')
-  assert launcher.progress_line('x', rows[0], config, rows[:1]).endswith(
+  assert outcomes.progress_line('x', rows[0], config, rows[:1]).endswith(
       'train return 1.0')  # No ETA before an episode after the seed ones.
   last = dict(rows[-1], episode=10)
-  assert launcher.progress_line('x', last, config, rows + [last]).endswith(
+  assert outcomes.progress_line('x', last, config, rows + [last]).endswith(
       '| done')
 
 
@@ -388,7 +390,7 @@ def test_true_simulator_runs_are_finished_once_their_row_exists(tmp_path):
   runs = str(tmp_path / 'runs')
   sim = _true_simulator_run(runs)
   assert rundir.is_finished(sim.logdir(runs))
-  assert launcher.pending([sim], runs) == []
+  assert outcomes.pending([sim], runs) == []
   planet = Run('cheetah_run', 1, ('rssm',), 'cpu')
   config = _config(planet)
   _write_run(planet.logdir(runs), _timed_rows(config, 40, 50, 120, 400), config)
