@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs, progress
+from planet_tf import envs
 from planet_tf.config import Config
 from planet_tf.replay import Episode
 
@@ -171,7 +171,3 @@ def run_episode(env, act: Callable[[np.ndarray], np.ndarray], seed: int,
   return run_episodes_retrying([env], lambda: batch(make_act()), [seed],
                                on_step)[0]
 
-
-# The one definition lives with the other timing helpers; training.py calls
-# it by this name.
-agent_steps = progress.agent_steps

@@ -20,7 +20,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from planet_tf import config as config_lib
 from planet_tf import driver, pictures, progress, rundir, training, video
 from planet_tf.config import Config
 from planet_tf.driver import Phase
@@ -105,7 +104,7 @@ class ConsoleLines(Hook):
 
   def __init__(self, config: Config, metrics: rundir.MetricsLog):
     self._config, self._metrics = config, metrics
-    self._tasks = len(config_lib.tasks(config))
+    self._tasks = len(config.tasks)
 
   def on_episode(self, end: EpisodeEnd) -> None:
     logging.info('%s', progress.episode_line(
@@ -113,16 +112,10 @@ class ConsoleLines(Hook):
         several_tasks=self._tasks > 1, eta=self.eta(end.row['episode'])))
 
   def eta(self, episodes: int) -> Optional[float]:
-    """Seconds until `total_episodes`, once a planned episode was timed."""
-    config, rounds = self._config, episodes // self._tasks
-    tests = (config.total_episodes // config.test_every
-             - rounds // config.test_every) if config.test_episodes else 0
-    rows, default_test = self._metrics.rows, None
-    planned = [r for r in rows if r.get('collect_seconds')]
-    if planned:  # A test point: about one batched episode per task.
-      default_test = 1.5 * planned[-1]['collect_seconds'] * self._tasks
-    return progress.eta_seconds(rows, training.total_episodes(config)
-                                - episodes, tests, default_test)
+    """Seconds until `total_episodes`, once a planned episode was timed
+    (`progress.run_eta`, the sweep's estimate too)."""
+    del episodes  # The rows hold the episode just collected.
+    return progress.run_eta(self._config, self._metrics.rows)
 
 
 def default_hooks(trainer: training.Trainer) -> List[Hook]:

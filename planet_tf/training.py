@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, rundir
+from planet_tf import driver, envs, progress, rundir
 from planet_tf.checkpoint import Checkpoints
 from planet_tf.config import Config
 from planet_tf.driver import Phase
@@ -42,7 +42,7 @@ class NonFiniteError(RuntimeError):
 
 def total_episodes(config: Config) -> int:
   """Episodes of all tasks together: `total_episodes` rounds."""
-  return config.total_episodes * len(config_lib.tasks(config))
+  return config.total_episodes * len(config.tasks)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -103,11 +103,11 @@ def resume(config: Config, logdir: str, checkpoints: Checkpoints,
   number = checkpoints.restore_latest()
   episodes = int(counters.episodes)
   if episodes > total_episodes(config):
-    several = len(config_lib.tasks(config)) > 1
+    several = len(config.tasks) > 1
     raise rundir.RunDirError(
         f'{logdir} holds {episodes} collected episodes, more than '
         f'--total_episodes={config.total_episodes}'
-        + (f' x {len(config_lib.tasks(config))} tasks' if several else '')
+        + (f' x {len(config.tasks)} tasks' if several else '')
         + ': pass at least that many to resume or extend it.')
   if number is not None:
     logging.info('Restored checkpoint %d (episode %d, update %d).', number,
@@ -126,7 +126,7 @@ def resume(config: Config, logdir: str, checkpoints: Checkpoints,
     logging.info('Loaded %d episodes (%d steps) from %s.', len(replay),
                  replay.num_steps, replay.directory)
   metrics.repair(episodes, lambda episode: _rebuilt_row(
-      replay, config_lib.tasks(config), episode))
+      replay, config.tasks, episode))
   return replay
 
 
@@ -167,7 +167,7 @@ class Trainer:
   closer: Callable[[], None] = lambda: None
 
   def __post_init__(self) -> None:
-    self.tasks = config_lib.tasks(self.config)
+    self.tasks = list(self.config.tasks)
 
   @property
   def action_size(self) -> int:
@@ -211,7 +211,7 @@ class Trainer:
     row['train_seconds'] = time.time() - start
     start = time.time()
     with self.progress.phase(f'collect {task}',
-                             driver.agent_steps(config, task)) as tick:
+                             progress.agent_steps(config, task)) as tick:
       episode = driver.run_episode(
           self.environments.collect[task], None,
           driver.episode_seed(config, Phase.COLLECT, index), tick,
@@ -297,7 +297,7 @@ class Trainer:
       seeds = [driver.episode_seed(config, Phase.TEST, rounds, task_index, j)
                for j in range(config.test_episodes)]
       with self.progress.phase(f'test {task} x{len(seeds)}',
-                               driver.agent_steps(config, task)) as tick:
+                               progress.agent_steps(config, task)) as tick:
         # A dead or frozen environment: all N redone from their seeds.
         episodes = driver.run_episodes_retrying(
             self.environments.test(task),

@@ -17,7 +17,6 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from planet_tf import rundir
-from reproduce import common
 from reproduce.common import Run
 
 Rows = List[dict]

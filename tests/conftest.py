@@ -90,10 +90,10 @@ def fake_env():
   """An environment factory for `components.build_trainer(make_env=...)`:
   a FakeEnv with the task's action size (cartpole 1, the others 6) and the
   config's number of agent steps per episode."""
-  from planet_tf import driver
+  from planet_tf import progress
   sizes = {'cartpole_swingup': 1}
   return lambda config, task: FakeEnv(sizes.get(task, 6),
-                                      driver.agent_steps(config, task))
+                                      progress.agent_steps(config, task))
 
 
 @pytest.fixture

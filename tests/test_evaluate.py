@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from planet_tf import driver, video
+from planet_tf import driver, progress, video
 from planet_tf.driver import Phase
 
 
@@ -109,7 +109,7 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
   assert scores['returns'] == [float(e['reward'].sum()) for e in episodes]
 
   frames = iio.imread(movie, index=None)
-  steps = driver.agent_steps(config, config.task)
+  steps = progress.agent_steps(config, config.task)
   size = 64 * video.SCALE
   assert frames.shape == (steps + 1, video.CAPTION + size,
                           2 * size + video.GAP, 3)
@@ -124,7 +124,7 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
 def test_training_writes_a_video_of_the_first_test_episode(run, tiny_config):
   path = os.path.join(run, 'videos', 'episode_000003.mp4')
   frames = iio.imread(path, index=None)
-  steps = driver.agent_steps(tiny_config, tiny_config.task)
+  steps = progress.agent_steps(tiny_config, tiny_config.task)
   assert frames.shape == (steps + 1, video.CAPTION + 256, 256, 3)
   seed = driver.episode_seed(tiny_config, Phase.TEST, 3, 0, 0)
   _assert_same_frame(frames[0, video.CAPTION:], _first_frame(tiny_config, seed))

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from planet_tf import components, learner
 from planet_tf.agent import Agent
