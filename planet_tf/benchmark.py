@@ -438,10 +438,11 @@ def benchmark_acting(c: config_lib.Config, repeats: int,
 
 def benchmark_envs(repeats: int) -> List[str]:
   """One environment step with rendering at each task's action repeat."""
-  from planet_tf import envs
+  from planet_tf import env_process
+  from planet_tf.tasks import PAPER_TASKS
   rows = []
-  for task, (_, _, repeat) in envs.PAPER_TASKS.items():
-    with envs.ProcessEnv(task, repeat) as env:
+  for task, (_, _, repeat) in PAPER_TASKS.items():
+    with env_process.ProcessEnv(task, repeat) as env:
       env.reset(0)
       action = np.zeros(env.action_size, np.float32)
       seconds = median_time(lambda: env.step(action), max(repeats, 20))

@@ -35,7 +35,7 @@ from planet_tf.learner import make_optimizer, make_train_step
 from planet_tf.replay import Replay, recover_episodes
 from planet_tf.world_model import WorldModel
 
-# (config, task) -> an environment of that task (`envs.ProcessEnv` interface).
+# (config, task) -> an environment of that task (`env_process.ProcessEnv` interface).
 EnvFactory = Callable[[Config, str], object]
 # (config, logdir, episodes counted, action size) -> the run's replay.
 ReplayFactory = Callable[[Config, str, int, int], Replay]

@@ -328,7 +328,7 @@ def validate(config: Config) -> None:
   """Raises ValueError listing every problem of `config`, each naming the
   fix. Pure: the checks that need dm_control or a renderer (suite task
   names, cameras) run where environments are made
-  (`envs.check_environments`)."""
+  (`env_checks.check_environments`)."""
   errors = _field_problems(config) + _relation_problems(config)
   if errors:
     raise ValueError('Invalid config:\n  ' + '\n  '.join(errors))

@@ -17,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from planet_tf import config as config_lib
-from planet_tf import envs
+from planet_tf import env_process, envs
 from planet_tf.config import Config
 from planet_tf.replay import Episode
 
@@ -37,9 +37,9 @@ def episode_seed(config: Config, phase: Phase, *indices: int) -> int:
       [config.seed, int(phase), *indices]).generate_state(1)[0])
 
 
-def make_env(config: Config, task: str) -> envs.ProcessEnv:
+def make_env(config: Config, task: str) -> env_process.ProcessEnv:
   """DM Control's `task` from pixels as `config` asks, in a child process."""
-  return envs.ProcessEnv(
+  return env_process.ProcessEnv(
       task=task, action_repeat=config_lib.action_repeat(config, task),
       episode_length=config.episode_length, image_size=config.image_size,
       camera_id=config.camera_id, timeout=config.env_timeout)
@@ -109,7 +109,7 @@ def run_episodes_retrying(environments: Sequence, make_act: Callable[[], Callabl
   for attempt in range(ENV_RETRIES + 1):
     try:
       return run_episodes(environments, make_act(), seeds, on_step)
-    except envs.EnvDiedError as error:
+    except env_process.EnvDiedError as error:
       if attempt == ENV_RETRIES:
         raise EnvFailedError(
             f'{error} It failed {ENV_RETRIES + 1} times in one episode; the '
@@ -137,13 +137,13 @@ def run_episodes(environments: Sequence, act: Callable[[np.ndarray], np.ndarray]
   the batch, and its actions are dropped. `on_step` is called after every
   step of the batch (progress display).
   """
-  frames = envs.reset_all(environments, seeds)
+  frames = env_process.reset_all(environments, seeds)
   records = [([frame], [np.zeros(env.action_size, np.float32)], [0.0])
              for frame, env in zip(frames, environments)]
   running = list(range(len(environments)))
   while running:
     actions = np.asarray(act(np.stack(frames)), np.float32)
-    results = envs.step_all([environments[i] for i in running],
+    results = env_process.step_all([environments[i] for i in running],
                             [actions[i] for i in running])
     for i, (frame, reward, done) in zip(list(running), results):
       images, taken, rewards = records[i]

@@ -23,7 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, rundir, runtime, video
+from planet_tf import driver, env_checks, envs, rundir, runtime, video
 from planet_tf.config import Config
 from planet_tf.driver import Phase
 
@@ -195,7 +195,7 @@ def main(argv) -> None:
   if not os.path.isdir(FLAGS.logdir):
     sys.exit(f'Error: --logdir={FLAGS.logdir} is not a directory.')
   try:
-    envs.check_rendering()
+    env_checks.check_rendering()
     if FLAGS.json:
       _check_writable(FLAGS.json)
     runtime.import_tensorflow_quietly()

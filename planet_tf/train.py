@@ -19,7 +19,7 @@ from typing import List
 from absl import app, flags, logging
 
 from planet_tf import config as config_lib
-from planet_tf import driver, envs, rundir, runtime
+from planet_tf import driver, env_checks, env_process, rundir, runtime
 
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
@@ -107,7 +107,7 @@ def main(argv) -> None:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
     config = config_from_flags()  # Pure: the values alone.
-    envs.check_environments(config.tasks, config.camera_id)
+    env_checks.check_environments(config.tasks, config.camera_id)
   except ValueError as error:
     sys.exit(f'Error: {error}')
   if flags.FLAGS.print_config:
@@ -145,7 +145,7 @@ def main(argv) -> None:
   except (rundir.RunDirError, training.NonFiniteError, ValueError,
           driver.EnvFailedError) as error:
     sys.exit(f'Error: {error}')  # Run directory problems, the NaN limit.
-  except envs.EnvDiedError as error:  # Starting one (episodes are redone).
+  except env_process.EnvDiedError as error:  # Starting one (episodes are redone).
     sys.exit(f'Error: {error} Rerun the same command to resume from the '
              'last checkpoint.')
   except MemoryError:  # Host memory (a batch NumPy could not allocate).

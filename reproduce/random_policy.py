@@ -3,9 +3,9 @@
   python reproduce/random_policy.py                       # six tasks x 10 episodes
   python reproduce/random_policy.py --tasks=cheetah_run --episodes=3 --out=/tmp/r.json
 
-Runs each task from pixels at the paper's action repeat (`envs.PAPER_TASKS`)
+Runs each task from pixels at the paper's action repeat (`tasks.PAPER_TASKS`)
 with actions drawn uniformly from [-1, 1] at every agent step, in the same
-environment the agent sees (`envs.ProcessEnv`: 1000 environment steps, the
+environment the agent sees (`env_process.ProcessEnv`: 1000 environment steps, the
 rewards of the repeats summed). Writes `<out>` (JSON, atomically) and a
 markdown table beside it (`<out>` with `.md`).
 
@@ -31,7 +31,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from absl import app, flags
 
-from planet_tf import driver, envs, rundir
+from planet_tf import driver, env_process, envs, rundir
+from planet_tf.tasks import PAPER_TASKS
 from reproduce import common
 
 DEFAULT_SEED = 0
@@ -51,9 +52,9 @@ def run_task(task: str, episodes: int, seed: int, episode_length: int = 1000,
              ) -> Dict[str, object]:
   """Returns of `episodes` uniformly random episodes of a paper task, with
   their mean, min, max and the action repeat used."""
-  repeat = envs.PAPER_TASKS[task][2]
+  repeat = PAPER_TASKS[task][2]
   returns = []
-  with envs.ProcessEnv(task, action_repeat=repeat,
+  with env_process.ProcessEnv(task, action_repeat=repeat,
                        episode_length=episode_length) as env:
     for index in range(episodes):
       start = time.time()
@@ -110,7 +111,7 @@ def measure(tasks: Sequence[str], episodes: int, seed: int,
 
 
 def define_flags() -> None:
-  flags.DEFINE_list('tasks', list(envs.PAPER_TASKS), 'Paper tasks to run.')
+  flags.DEFINE_list('tasks', list(PAPER_TASKS), 'Paper tasks to run.')
   flags.DEFINE_integer('episodes', 10, 'Episodes per task.', lower_bound=1)
   flags.DEFINE_integer('seed', DEFAULT_SEED, 'Base seed of every episode.')
   flags.DEFINE_string('out', DEFAULT_OUT, 'The JSON file; the .md goes beside it.')

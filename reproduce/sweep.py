@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from absl import flags
 
-from planet_tf import envs, rundir
+from planet_tf import env_checks, rundir
 from planet_tf.config import Config
 from reproduce import common, launcher
 from reproduce.common import Run, SweepError
@@ -203,7 +203,7 @@ def _environment_problems(configs: Dict[Run, Config]) -> List[str]:
     by_camera.setdefault(config.camera_id, []).extend(config.tasks)
   problems = []
   for camera_id, names in sorted(by_camera.items()):
-    problems.extend(envs.task_problems(list(dict.fromkeys(names)), camera_id))
+    problems.extend(env_checks.task_problems(list(dict.fromkeys(names)), camera_id))
   return problems
 
 

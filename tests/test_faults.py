@@ -117,8 +117,8 @@ def test_dead_or_frozen_environment_is_replaced_and_episode_redone(
     signum, caplog):
   import signal
   import numpy as np
-  from planet_tf import driver, envs
-  env = envs.ProcessEnv('cartpole_swingup', 8, episode_length=40, timeout=3)
+  from planet_tf import driver, env_process
+  env = env_process.ProcessEnv('cartpole_swingup', 8, episode_length=40, timeout=3)
   try:
     clean = driver.run_episode(env, None, 5,
                                make_act=lambda: _random_policy(1))

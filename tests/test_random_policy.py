@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from planet_tf import envs
+from planet_tf import env_process
 from reproduce import random_policy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,7 +57,7 @@ def test_same_seed_same_returns_in_another_process(script_run):
 def test_returns_are_sums_of_rewards_of_the_documented_episodes(script_run):
   """Replays each episode from the documented seeds, step by step."""
   returns = script_run[2]['tasks'][TASK]['returns']
-  with envs.ProcessEnv(TASK, action_repeat=8, episode_length=LENGTH) as env:
+  with env_process.ProcessEnv(TASK, action_repeat=8, episode_length=LENGTH) as env:
     for index, expected in enumerate(returns):
       env_seed, action_seed = random_policy.episode_seeds(3, TASK, index)
       rng = np.random.default_rng(action_seed)

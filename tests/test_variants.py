@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from planet_tf import config as config_lib
-from planet_tf import components, driver, envs, planning, true_simulator
+from planet_tf import (components, driver, env_process, envs, planning,
+                       true_simulator)
 from planet_tf.world_model import WorldModel
 
 
@@ -134,7 +135,7 @@ def test_multitask_pads_actions_and_reports_returns_per_task(
 
 
 def test_padded_actions_ignore_the_unused_elements():
-  with envs.ProcessEnv('cartpole_swingup', 8, episode_length=32) as raw:
+  with env_process.ProcessEnv('cartpole_swingup', 8, episode_length=32) as raw:
     env = envs.PaddedActions(raw, 6)
     env.reset(3)
     a = env.step(np.array([0.5, 1, 1, 1, 1, 1], np.float32))
@@ -148,8 +149,8 @@ def test_true_simulator_plans_on_the_simulator_and_restores_its_state(
     tmp_path, make_config, metrics_rows):
   kwargs = dict(horizon=3, iterations=2, candidates=16, top_k=4,
                 std_estimator='abs_dev', seed=0)
-  with envs.ProcessEnv('cartpole_swingup', 8, episode_length=64) as planned, \
-       envs.ProcessEnv('cartpole_swingup', 8, episode_length=64) as plain:
+  with env_process.ProcessEnv('cartpole_swingup', 8, episode_length=64) as planned, \
+       env_process.ProcessEnv('cartpole_swingup', 8, episode_length=64) as plain:
     planned.reset(5)
     plain.reset(5)
     action = planned.plan(**kwargs)
