@@ -147,13 +147,14 @@ def test_padded_actions_ignore_the_unused_elements():
 
 def test_true_simulator_plans_on_the_simulator_and_restores_its_state(
     tmp_path, make_config, metrics_rows):
-  kwargs = dict(horizon=3, iterations=2, candidates=16, top_k=4,
-                std_estimator='abs_dev', seed=0)
+  planning = make_config('true_simulator', task='cartpole_swingup',
+                         horizon=3, iterations=2, candidates=16, top_k=4,
+                         cem_std='abs_dev')
   with env_process.ProcessEnv('cartpole_swingup', 8, episode_length=64) as planned, \
        env_process.ProcessEnv('cartpole_swingup', 8, episode_length=64) as plain:
     planned.reset(5)
     plain.reset(5)
-    action = planned.plan(**kwargs)
+    action = true_simulator.simulator_policy(planned, planning)(None)
     assert action.shape == (1,) and abs(action[0]) <= 1
     np.testing.assert_array_equal(planned.step(action)[0], plain.step(action)[0])
   config = make_config('true_simulator', task='cartpole_swingup', episode_length=64,
