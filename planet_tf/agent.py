@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from planet_tf import planning
-from planet_tf.config import Config, for_device
+from planet_tf.config import Config, check_resolved
 from planet_tf.models.base import State
 from planet_tf.world_model import WorldModel
 
@@ -29,7 +29,8 @@ def make_planner(config: Config, action_size: int) -> Planner:
   """The planner of `config` as a function of (model, reward_fn, state)."""
   common = dict(action_size=action_size, horizon=config.horizon,
                 candidates=config.candidates)
-  groups = for_device(config).planner_groups
+  check_resolved(config)
+  groups = config.planner_groups
   if groups > 1:  # The performance layer: the same values, in parts.
     common['evaluate'] = planning.in_groups(groups)
   if config.planner == 'cem':

@@ -253,12 +253,13 @@ def replay_memory_gb(episodes: int = 1000, repeat: int = 8) -> float:
 
 
 def _config(sizes: str) -> config_lib.Config:
+  """The paper's sizes or tiny ones, resolved for this device."""
   if sizes == 'paper':
-    return config_lib.resolve(['paper'])
-  return config_lib.resolve(['paper'], dict(
+    return config_lib.for_device(config_lib.resolve(['paper']))
+  return config_lib.for_device(config_lib.resolve(['paper'], dict(
       deter_size=16, stoch_size=4, hidden_size=16, cnn_depth=4, embed_size=32,
       reward_units=16, batch_size=2, chunk_length=6, candidates=16, top_k=4,
-      horizon=3, iterations=2, test_episodes=2))
+      horizon=3, iterations=2, test_episodes=2)))
 
 
 def _row(name: str, seconds: float, flop: int, rate: float,

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
+from planet_tf import config as config_lib
 from planet_tf import rundir
 from planet_tf.config import Config
 from planet_tf.replay import load_episode
@@ -191,7 +192,8 @@ def load_world_model(logdir: str, number: Optional[int] = None
     raise rundir.RunDirError(
         f'{logdir} holds no trained run (config.json and a checkpoint): '
         'train it first, e.g. python -m planet_tf.train --logdir=...')
-  config = Config.from_dict(stored)
+  # Resolved for this device: a run older than the device knobs stored none.
+  config = config_lib.for_device(Config.from_dict(stored))
   action_size = _action_size(logdir)
   world_model = WorldModel(config, action_size)
   if number is not None and number not in numbers:

@@ -279,6 +279,17 @@ def for_device(config: Config, gpu: Optional[bool] = None) -> Config:
   return config.replace(**values)
 
 
+def check_resolved(config: Config) -> None:
+  """Raises ValueError if a device knob of `config` is still 'auto': the
+  parts read numbers, resolved once for the device where a run is put
+  together (`for_device`: `components.build_trainer` and the programs)."""
+  autos = [key for key in DEVICE_DEFAULTS if getattr(config, key) == AUTO]
+  if autos:
+    raise ValueError(
+        f"{', '.join(autos)} still 'auto': resolve the config for this "
+        'device first (config.for_device(config)).')
+
+
 # Named presets: partial overrides of the defaults, applied left to right.
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's configuration (the defaults).

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from planet_tf import objectives
 from planet_tf.chunking import Encode, FrameSum
-from planet_tf.config import Config, for_device
+from planet_tf.config import Config, check_resolved
 from planet_tf.models import make_model
 from planet_tf.models.base import State
 from planet_tf.networks import Decoder, Encoder, RewardModel
@@ -25,7 +25,7 @@ class WorldModel:
   """Owns the four networks and computes the loss of Eq. 3 on a batch."""
 
   def __init__(self, config: Config, action_size: int):
-    config = for_device(config)  # 'auto' knobs resolved.
+    check_resolved(config)  # The learner reads backward_chunks from it.
     self.config = config
     self.action_size = action_size
     size = config.image_size

@@ -49,7 +49,8 @@ def tiny():
 @pytest.fixture(scope='session')
 def tiny_config():
   from planet_tf import config
-  return config.resolve(['paper'], TINY)
+  # Resolved for this device, as a run's composition root does.
+  return config.for_device(config.resolve(['paper'], TINY))
 
 
 class FakeEnv:

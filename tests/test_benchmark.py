@@ -8,7 +8,7 @@ from planet_tf import config as config_lib
 
 def test_flop_counts_at_the_papers_sizes():
   from planet_tf.world_model import WorldModel
-  wm = WorldModel(config_lib.resolve(), 6)
+  wm = WorldModel(config_lib.for_device(config_lib.resolve()), 6)
   # About 582 GFLOP per training step and 92 GFLOP per CEM call (DESIGN.md).
   assert abs(benchmark.train_step_flops(wm, 50, 50) / 1e9 - 582) < 20
   assert abs(benchmark.cem_flops(wm, 1000, 12, 10) / 1e9 - 92) < 3

@@ -18,7 +18,8 @@ SUFFIX = '/.ATTRIBUTES/VARIABLE_VALUE'
 def _written_layout(directory):
   """The weights and Adam state of a fresh debug-preset training
   checkpoint, as tf.train.list_variables reads them back."""
-  c = config_lib.resolve(['debug'], dict(task='cartpole_swingup'))
+  c = config_lib.for_device(
+      config_lib.resolve(['debug'], dict(task='cartpole_swingup')))
   world_model = WorldModel(c, 1)
   optimizer = learner.make_optimizer(c)
   optimizer.build(world_model.trainable_variables)

@@ -104,13 +104,20 @@ def test_tensorflow_runs_with_tf32_off():
   assert not tf.config.experimental.tensor_float_32_execution_enabled()
 
 
+def _unresolved(config):
+  """The tiny config with its device knobs as a fresh config has them."""
+  return config.replace(backward_chunks='auto', planner_groups='auto')
+
+
 def test_auto_knobs_follow_the_device(tiny_config):
-  assert tiny_config.backward_chunks == tiny_config.planner_groups == 'auto'
-  cpu = config_lib.for_device(tiny_config, gpu=False)
-  gpu = config_lib.for_device(tiny_config, gpu=True)
+  assert config_lib.Config().backward_chunks == 'auto'
+  assert config_lib.Config().planner_groups == 'auto'
+  auto = _unresolved(tiny_config)
+  cpu = config_lib.for_device(auto, gpu=False)
+  gpu = config_lib.for_device(auto, gpu=True)
   assert (cpu.backward_chunks, cpu.planner_groups) == (10, 2)
   assert (gpu.backward_chunks, gpu.planner_groups) == (1, 1)
-  assert config_lib.for_device(tiny_config) == cpu  # This machine: a CPU.
+  assert config_lib.for_device(auto) == cpu  # This machine: a CPU.
   explicit = tiny_config.replace(backward_chunks=3, planner_groups=1)
   assert config_lib.for_device(explicit, gpu=True) == explicit
   assert config_lib.resolve(['debug'], dict(backward_chunks='4')
@@ -121,11 +128,12 @@ def test_auto_knobs_follow_the_device(tiny_config):
 
 def test_stored_cpu_values_resume_on_either_device(tmp_path, tiny_config):
   logdir = str(tmp_path)
-  stored = config_lib.for_device(tiny_config, gpu=False)
+  auto = _unresolved(tiny_config)
+  stored = config_lib.for_device(auto, gpu=False)
   rundir.store_config(logdir, stored)
   assert json.load(open(tmp_path / 'config.json'))['backward_chunks'] == 10
   for gpu in (False, True):
-    rundir.check_config(logdir, config_lib.for_device(tiny_config, gpu=gpu))
+    rundir.check_config(logdir, config_lib.for_device(auto, gpu=gpu))
   with pytest.raises(rundir.RunDirError, match='horizon'):
     rundir.check_config(logdir, stored.replace(horizon=5))
 

@@ -106,3 +106,17 @@ def test_cli_runs_and_refuses_a_different_config(tmp_path, tiny):
                           text=True, timeout=300)
   assert result.returncode != 0
   assert 'different config (horizon: 3 -> 5)' in result.stderr
+
+
+def test_parts_refuse_a_config_not_resolved_for_the_device(tiny_config):
+  # Issue 29, 2: the device knobs are resolved once, where a run is put
+  # together; a part given 'auto' says so instead of resolving it again.
+  from planet_tf import agent as agent_lib
+  from planet_tf import config as config_lib
+  auto = tiny_config.replace(backward_chunks='auto', planner_groups='auto')
+  with pytest.raises(ValueError, match="backward_chunks, planner_groups "
+                     "still 'auto'"):
+    WorldModel(auto, action_size=6)
+  with pytest.raises(ValueError, match="still 'auto'"):
+    agent_lib.make_planner(auto, 6)
+  config_lib.check_resolved(config_lib.for_device(auto))

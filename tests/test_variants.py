@@ -15,8 +15,8 @@ from planet_tf.world_model import WorldModel
 
 @pytest.fixture
 def make_config(tiny):
-  return lambda *presets, **overrides: config_lib.resolve(
-      ['paper', *presets], {**tiny, **overrides})
+  return lambda *presets, **overrides: config_lib.for_device(
+      config_lib.resolve(['paper', *presets], {**tiny, **overrides}))
 
 
 def _random_batch(action_size=6):
