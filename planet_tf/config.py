@@ -382,7 +382,7 @@ def _relation_problems(config: Config) -> list:
   if config.overshooting > 1 and config.model == 'rnn':
     errors.append('--overshooting needs stochastic latents: the rnn model has '
                   'none (paper Fig. 4). Use --model=rssm or ssm.')
-  if config.planner == 'true_simulator' and ',' in config.task:
+  if plans_on_true_simulator(config) and len(config.tasks) > 1:
     errors.append('--planner=true_simulator runs one task at a time.')
   if config.openloop_context >= config.chunk_length:
     errors.append(f'--openloop_context={config.openloop_context} must be '
@@ -423,6 +423,16 @@ def tasks(config: 'Config | Mapping[str, Any]') -> list:
   if isinstance(config, Mapping):
     config = Config(task=str(config.get('task', Config.task)))
   return list(config.tasks)
+
+
+def plans_on_true_simulator(config: 'Config | Mapping[str, Any]') -> bool:
+  """Whether `config` (or a stored config.json's dict) is Table 1's 'CEM +
+  true simulator': planning on the real simulator, no model, no learning,
+  one metrics row of test returns (`planet_tf.true_simulator`). The one
+  test every module that treats such a run apart asks."""
+  planner = (config.get('planner', Config.planner)
+             if isinstance(config, Mapping) else config.planner)
+  return planner == 'true_simulator'
 
 
 def action_repeat(config: Config, task: str | None = None) -> int:

@@ -318,7 +318,7 @@ def finished(stored: Optional[dict], rows: Sequence[dict]) -> bool:
   each), or, for the true simulator, which collects nothing, has its one row."""
   if stored is None or not rows:
     return False
-  if stored.get('planner') == 'true_simulator':
+  if config_lib.plans_on_true_simulator(stored):
     return True
   tasks = len(config_lib.tasks(stored))
   return max(row['episode'] for row in rows) >= stored['total_episodes'] * tasks

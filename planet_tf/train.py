@@ -138,7 +138,7 @@ def main(argv) -> None:
   logging.info('Config in %s (differs from the paper in: %s).',
                f'{logdir}/{rundir.CONFIG_FILE}', _changed_summary(config))
   try:
-    if config.planner == 'true_simulator':  # A separate program: no learning.
+    if config_lib.plans_on_true_simulator(config):  # A separate program.
       true_simulator.evaluate(config, logdir)
     else:
       components.train(config, logdir)

@@ -52,7 +52,7 @@ def progress_line(name: str, row: dict,
   """One metrics row as a console line: run, episode k/N, train return,
   test returns when tested, and the run's ETA (`progress.run_eta`, the
   estimate the run's own log shows)."""
-  if config and config.get('planner') == 'true_simulator':
+  if config and config_lib.plans_on_true_simulator(config):
     return (f"{name}: true simulator, test return "
             f"{row.get('test_return', float('nan')):.1f}")
   tasks = config_lib.tasks(config) if config else []

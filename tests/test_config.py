@@ -171,3 +171,14 @@ def test_constraints_are_stored_with_their_fields():
              if field.metadata.get('rules')}
   assert {'batch_size', 'seed', 'planner', 'camera_id'} <= checked
   assert 'task' not in checked  # Checked against the task table instead.
+
+
+def test_one_predicate_names_the_true_simulator_runs():
+  # Issue 29, 3: the special case is asked in one place, for configs and
+  # for stored config.json dicts alike.
+  config = config_lib.resolve(['true_simulator'],
+                              {'task': 'cartpole_swingup'})
+  assert config_lib.plans_on_true_simulator(config)
+  assert config_lib.plans_on_true_simulator(config.to_dict())
+  assert not config_lib.plans_on_true_simulator(config_lib.resolve())
+  assert not config_lib.plans_on_true_simulator({})
