@@ -146,9 +146,10 @@ class Checkpoints:
           '--logdir to train from scratch.')
 
 
-def _first_line(error: Exception) -> str:
+def _first_line(error: Exception, limit: int = 300) -> str:
+  """The first line of an error's message, cut at `limit` characters."""
   text = str(error).strip().splitlines()
-  return text[0][:300] if text else ''
+  return text[0][:limit] if text else ''
 
 
 def _read_every_tensor(prefix: str) -> None:
@@ -214,7 +215,7 @@ def load_world_model(logdir: str, number: Optional[int] = None
     tf.train.Checkpoint(weights=weights).read(
         prefix).expect_partial().assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as error:
-    first = (str(error).strip().splitlines() or [''])[0][:200]
+    first = _first_line(error, 200)
     raise rundir.RunDirError(
         f'Checkpoint {prefix} does not hold the model that {logdir}/'
         f'config.json describes (model={config.model}; {first}): the '

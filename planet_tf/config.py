@@ -401,7 +401,7 @@ def _relation_problems(config: Config) -> list:
 
 def _task_frame_problems(config: Config, task: str) -> list:
   """A task without an action repeat, or a chunk longer than its episode."""
-  repeat = config.action_repeat or paper_action_repeat(task) or 0
+  repeat = action_repeat(config, task)
   if repeat < 0:
     return []  # Reported once, as negative; no frame count from it.
   if repeat == 0:
@@ -435,9 +435,14 @@ def plans_on_true_simulator(config: 'Config | Mapping[str, Any]') -> bool:
   return planner == 'true_simulator'
 
 
-def action_repeat(config: Config, task: str | None = None) -> int:
+def action_repeat(config: 'Config | Mapping[str, Any]',
+                  task: str | None = None) -> int:
   """The action repeat in force for `task` (default: the first task): the
-  flag if set, else the paper's value for the task's domain."""
-  if config.action_repeat:
-    return config.action_repeat
+  flag if set, else the paper's value for the task; 0 for a task outside
+  the paper's six without the flag. `config` may also be a stored
+  config.json's dict."""
+  repeat = (config.get('action_repeat', 0) if isinstance(config, Mapping)
+            else config.action_repeat)
+  if repeat:
+    return repeat
   return paper_action_repeat(task or tasks(config)[0]) or 0

@@ -55,31 +55,18 @@ class Environments:
                make_env: Callable[[Config, str], object] = make_env):
     self._config, self._make_env = config, make_env
     self._test: Dict[str, List[object]] = {}
-    made: Dict[str, object] = {}
-    try:
-      for task in config_lib.tasks(config):
-        made[task] = make_env(config, task)
-    except BaseException:  # Stop the processes already started.
-      for env in made.values():
-        env.close()
-      raise
-    self.action_size = max(env.action_size for env in made.values())
+    made = _make_all(lambda task: make_env(config, task), config.tasks)
+    self.action_size = max(env.action_size for env in made)
     self.collect = {task: envs.PaddedActions(env, self.action_size)
-                    for task, env in made.items()}
+                    for task, env in zip(config.tasks, made)}
 
   def test(self, task: str) -> List[object]:
     """The `test_episodes` environments of `task`, made on first use."""
     if task not in self._test:
-      made: List[object] = []
-      try:
-        for _ in range(self._config.test_episodes):
-          made.append(envs.PaddedActions(self._make_env(self._config, task),
-                                         self.action_size))
-      except BaseException:
-        for env in made:
-          env.close()
-        raise
-      self._test[task] = made
+      self._test[task] = _make_all(
+          lambda _: envs.PaddedActions(self._make_env(self._config, task),
+                                       self.action_size),
+          range(self._config.test_episodes))
     return self._test[task]
 
   def close(self) -> None:
@@ -88,6 +75,20 @@ class Environments:
         env for made in self._test.values() for env in made]:
       env.close()
     self.collect, self._test = {}, {}
+
+
+def _make_all(make: Callable[[object], object], keys: Sequence) -> List[object]:
+  """`make(key)` for every key; if one fails, those already made are
+  closed (their processes stopped) before the error goes on."""
+  made: List[object] = []
+  try:
+    for key in keys:
+      made.append(make(key))
+  except BaseException:
+    for env in made:
+      env.close()
+    raise
+  return made
 
 
 # Redos of one episode after its environment process died or froze.

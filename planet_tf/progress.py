@@ -24,7 +24,6 @@ from absl import logging
 
 from planet_tf import config as config_lib
 from planet_tf.config import Config
-from planet_tf.tasks import PAPER_TASKS
 
 PLAIN_INTERVAL = 60.0  # Seconds between plain progress lines.
 
@@ -73,12 +72,10 @@ def agent_steps(config: ConfigLike, task: str) -> int:
 
   Reads no environment, so that estimates stay cheap; a task outside the
   paper's six needs --action_repeat (config validation asks for it)."""
-  repeat = _field(config, 'action_repeat')
+  repeat = config_lib.action_repeat(config, task)
   if not repeat:
-    if task not in PAPER_TASKS:
-      raise ValueError(f"Task '{task}' has no paper action repeat: pass "
-                       '--action_repeat.')
-    repeat = PAPER_TASKS[task][2]
+    raise ValueError(f"Task '{task}' has no paper action repeat: pass "
+                     '--action_repeat.')
   return -(-int(_field(config, 'episode_length')) // int(repeat))
 
 

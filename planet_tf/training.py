@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -166,8 +166,10 @@ class Trainer:
   progress: Progress = dataclasses.field(default_factory=Progress)
   closer: Callable[[], None] = lambda: None
 
-  def __post_init__(self) -> None:
-    self.tasks = list(self.config.tasks)
+  @property
+  def tasks(self) -> Tuple[str, ...]:
+    """The run's tasks, in the order of each round."""
+    return self.config.tasks
 
   @property
   def action_size(self) -> int:

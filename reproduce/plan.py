@@ -12,7 +12,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from planet_tf import config as config_lib
 from planet_tf import devices, progress, rundir
 from planet_tf.config import Config
 from reproduce import common, estimates
@@ -156,7 +155,7 @@ def plan(sweep: Sweep) -> Plan:
   started = sum(not state[run][0] and (state[run][1] > 0 or
                                        state[run][2] is not None)
                 for run in runs)
-  episodes = sorted({config.total_episodes * len(config_lib.tasks(config))
+  episodes = sorted({config.total_episodes * len(config.tasks)
                      for config in configs.values()})
   left, unknown, source = _estimates(configs, state, options.budget)
   return Plan(
