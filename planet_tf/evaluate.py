@@ -9,7 +9,9 @@ or test episode; `--seed` picks another set. Prints the mean, std, min and
 max of the returns per task. Planner flags apply to this evaluation only;
 the output names those that differ from the run's config. `--video=PATH`
 writes the episodes side by side (`planet_tf.video`); `--video_model` adds
-the model's reconstruction beside each frame. Errors are one line.
+the model's reconstruction beside each frame; `--strip=PATH.png` writes
+a still of it: frames spread over the first episode of each task, a row per
+task. Errors are one line.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                       '(.mp4, or .gif).', flag_values=flag_values)
   flags.DEFINE_bool('video_model', False, "Put the model's reconstruction "
                     'beside each frame of the video.', flag_values=flag_values)
+  flags.DEFINE_string('strip', None, 'Write a still (.png) of frames spread '
+                      'over the first episode of each task.',
+                      flag_values=flag_values)
   flags.DEFINE_string('json', None, 'Write the returns as JSON to this path.',
                       flag_values=flag_values)
 
@@ -131,7 +136,8 @@ def statistics(returns: List[float]) -> Dict[str, object]:
 def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
              seed: int = 0, overrides: Optional[Dict[str, object]] = None,
              video_path: Optional[str] = None, video_model: bool = False,
-             make_env=driver.make_env, log=print) -> dict:
+             strip_path: Optional[str] = None, make_env=driver.make_env,
+             log=print) -> dict:
   """Evaluates the run in `logdir`; returns the JSON-ready result.
 
   Raises rundir.RunDirError, ValueError or video.VideoError naming the
@@ -141,6 +147,8 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
     raise ValueError(f'--episodes must be positive, got {episodes}.')
   if video_path:
     video_path = video.check_path(video_path)
+  if strip_path:
+    strip_path = video.check_image_path(strip_path)
   # pylint: disable-next=import-outside-toplevel
   from planet_tf import checkpoint as checkpoint_lib  # Imports TensorFlow.
   run_config, world_model, prefix = checkpoint_lib.load_world_model(
@@ -155,7 +163,7 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
             'checkpoint_episodes': int(prefix.rsplit('-', 1)[1]),
             'episodes': episodes, 'seed': seed, 'overrides': changed,
             'tasks': {}}
-  panels = []
+  panels, firsts = [], []
   for task_index, task in enumerate(config.tasks):
     environments = [envs.PaddedActions(make_env(config, task),
                                        world_model.action_size)
@@ -173,11 +181,16 @@ def evaluate(logdir: str, checkpoint: Optional[int] = None, episodes: int = 10,
     log(f"{task}: mean {stats['mean']:.1f}, std {stats['std']:.1f}, min "
         f"{stats['min']:.1f}, max {stats['max']:.1f} over {episodes} "
         f"episode(s): {', '.join(f'{r:.1f}' for r in stats['returns'])}")
-    if video_path:
+    if video_path or strip_path:
       several = len(config.tasks) > 1
-      panels += [video.episode_panel(
+      task_panels = [video.episode_panel(
           e['image'], e['reward'], f'{task} {j + 1}' if several else f'{j + 1}',
           None if models is None else models[j]) for j, e in enumerate(played)]
+      panels += task_panels
+      firsts.append(video.frame_strip(task_panels[0]))
+  if strip_path:
+    result['strip'] = video.write_image(strip_path, np.concatenate(firsts, 0))
+    log(f"Wrote {result['strip']}")
   if video_path:
     written = video.write(video_path, video.side_by_side(panels))
     result['video'] = written
@@ -202,7 +215,7 @@ def main(argv) -> None:
     result = evaluate(
         FLAGS.logdir, FLAGS.checkpoint, FLAGS.episodes, FLAGS.seed,
         {key: FLAGS[key].value for key in PLANNER_FLAGS},
-        FLAGS.video, FLAGS.video_model)
+        FLAGS.video, FLAGS.video_model, FLAGS.strip)
     if FLAGS.json:
       rundir.write_atomic(FLAGS.json,
                           (json.dumps(result, indent=2) + '\n').encode())

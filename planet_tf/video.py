@@ -22,6 +22,7 @@ CAPTION = 16  # Pixels of the caption band above each episode.
 GAP = 16  # Pixels between episodes.
 FPS = 20
 FORMATS = ('.mp4', '.gif')
+STRIP_FRAMES = 8  # Frames of a still strip (`frame_strip`).
 
 
 class VideoError(ValueError):
@@ -48,14 +49,27 @@ def check_path(path: str, ffmpeg: Optional[bool] = None) -> str:
   if suffix.lower() == '.mp4' and not (has_ffmpeg() if ffmpeg is None
                                        else ffmpeg):
     path = stem + '.gif'
+  _check_place('video', path)
+  return path
+
+
+def check_image_path(path: str) -> str:
+  """`path` for a still (`--strip`), checked before any work: a .png in a
+  writable directory. Raises VideoError naming the problem."""
+  if os.path.splitext(path)[1].lower() != '.png':
+    raise VideoError(f'--strip={path}: name a .png file.')
+  _check_place('strip', path)
+  return path
+
+
+def _check_place(flag: str, path: str) -> None:
   directory = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(directory):
-    raise VideoError(f'--video={path}: the directory {directory} does not '
+    raise VideoError(f'--{flag}={path}: the directory {directory} does not '
                      'exist; create it or pick another path.')
   if os.path.isdir(path) or not os.access(directory, os.W_OK):
-    raise VideoError(f'--video={path}: cannot write there (a directory, or '
+    raise VideoError(f'--{flag}={path}: cannot write there (a directory, or '
                      'no permission); pick another path.')
-  return path
 
 
 def upscale(frames: np.ndarray, scale: int = SCALE) -> np.ndarray:
@@ -126,6 +140,25 @@ def write(path: str, frames: np.ndarray, fps: int = FPS) -> str:
                      'or name a .gif file.') from error
   try:
     rundir.write_atomic(path, data)
+  except OSError as error:
+    raise VideoError(f'Could not write {path}: {error}.') from error
+  return path
+
+
+def frame_strip(panel: np.ndarray, count: int = STRIP_FRAMES) -> np.ndarray:
+  """`count` frames spread over one episode's panel (`episode_panel`, with
+  its caption), side by side: a still of a video for a README."""
+  picks = np.linspace(0, len(panel) - 1, min(count, len(panel))).round()
+  return np.concatenate([panel[int(i)] for i in picks], 1)
+
+
+def write_image(path: str, image: np.ndarray) -> str:
+  """Writes `image` (H, W, 3) uint8 to the .png `path` atomically; returns
+  the path. Raises VideoError naming the problem."""
+  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
+  path = check_image_path(path)
+  try:
+    rundir.write_atomic(path, iio.imwrite('<bytes>', image, extension='.png'))
   except OSError as error:
     raise VideoError(f'Could not write {path}: {error}.') from error
   return path

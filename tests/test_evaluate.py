@@ -67,8 +67,10 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
                                                           tiny_config):
   before = _digest(run)
   movie, result_path = str(tmp_path / 'eval.mp4'), str(tmp_path / 'eval.json')
+  still = str(tmp_path / 'strip.png')
   result = _evaluate(f'--logdir={run}', '--episodes=2', '--horizon=2',
-                     f'--video={movie}', f'--json={result_path}')
+                     f'--video={movie}', f'--json={result_path}',
+                     f'--strip={still}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'planner differs from the run: horizon 3 -> 2' in result.stdout
   assert 'cheetah_run: mean ' in result.stdout
@@ -76,7 +78,8 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
 
   stored = json.load(open(result_path))
   assert set(stored) == {'logdir', 'checkpoint', 'checkpoint_episodes',
-                         'episodes', 'seed', 'overrides', 'tasks', 'video'}
+                         'episodes', 'seed', 'overrides', 'tasks', 'video',
+                         'strip'}
   assert stored['checkpoint_episodes'] == 3 and stored['episodes'] == 2
   assert stored['overrides'] == {'horizon': [3, 2]}
   scores = stored['tasks']['cheetah_run']
@@ -120,6 +123,15 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
                episodes[0]['image'][-1].astype(np.float64)).mean()
   assert far > 3.0  # The check above can tell frames apart.
 
+  # The still: STRIP_FRAMES frames of the first episode, first and last
+  # exact (PNG is lossless), the captions above them.
+  image = iio.imread(still)
+  assert image.shape == (video.CAPTION + size, video.STRIP_FRAMES * size, 3)
+  np.testing.assert_array_equal(image[video.CAPTION:, :size],
+                                video.upscale(episodes[0]['image'][0]))
+  np.testing.assert_array_equal(image[video.CAPTION:, -size:],
+                                video.upscale(episodes[0]['image'][-1]))
+
 
 def test_training_writes_a_video_of_the_first_test_episode(run, tiny_config):
   path = os.path.join(run, 'videos', 'episode_000003.mp4')
@@ -157,6 +169,9 @@ def test_bad_input_is_one_line(run, tmp_path):
        'does not exist; create it or pick another path'),
       ([f'--logdir={run}', f'--video={tmp_path}/x.avi'],
        'cannot encode .avi'),
+      ([f'--logdir={run}', f'--strip={tmp_path}/x.jpg'], 'name a .png file'),
+      ([f'--logdir={run}', f'--strip={tmp_path}/missing/x.png'],
+       'does not exist; create it or pick another path'),
   ]
   for args, message in cases:
     result = _evaluate(*args)
