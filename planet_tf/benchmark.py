@@ -11,12 +11,17 @@ of numpy's rate measured just before each of its calls (steadier on a shared
 machine, where the rate drifts). FLOPs are counted from the model's own
 layers as TensorFlow traces them (`network_flops`; backward = 2 x forward).
 
+Each section returns its measurements as values (the dataclasses below);
+`line` is the one place that turns a measurement into its printed line.
+
 A program, not a library: its length is one section per hot path, each
-a short function, and nothing imports it but its tests.
+a short function, and the types of what they measure; nothing imports it
+but its tests and the GPU check.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import resource
 import statistics
@@ -76,6 +81,141 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 MATMUL_SIZE = 2048  # The reference product: (2048 x 2048) @ (2048 x 2048).
 PLANNER_ACTION_SIZE = 6  # Action size of the timed CEM call and agent step.
+MEMORY_ACTION_SIZE = 6  # Action size of the fresh processes' training steps.
+
+
+@dataclasses.dataclass(frozen=True)
+class MatmulRate:
+  """The machine's fp32 rate on the reference matmul through one library."""
+  name: str  # 'numpy' or 'tf.matmul'.
+  gflops: float
+
+
+@dataclasses.dataclass(frozen=True)
+class HotPath:
+  """A hot path's median time and FLOPs, beside the numpy matmul rate."""
+  name: str  # E.g. 'train step B=50 L=50 A=6', 'CEM J=1000 ...'.
+  seconds: float  # Median wall time of one call.
+  flop: int  # Per call, as `train_step_flops` or `cem_flops` count them.
+  numpy_rate: float  # GFLOP/s of numpy at the start of the run.
+  numpy_beside: float  # Median GFLOP/s of numpy just before each call.
+  trace_seconds: float | None = None  # Tracing alone, where measured.
+  first_call_seconds: float | None = None  # (Compile and) first call.
+
+  @property
+  def gflops(self) -> float:
+    """Achieved GFLOP/s."""
+    return self.flop / self.seconds / 1e9
+
+  @property
+  def share_of_numpy(self) -> float:
+    """Fraction of numpy's rate at the start of the run."""
+    return self.gflops / self.numpy_rate
+
+  @property
+  def share_beside(self) -> float:
+    """Fraction of numpy's rate measured beside the calls."""
+    return self.gflops / self.numpy_beside
+
+
+@dataclasses.dataclass(frozen=True)
+class ActingLoop:
+  """Medians per step of a real acting loop and of its parts alone."""
+  candidates: int  # J.
+  step_seconds: float  # One step of the loop (`driver.run_episodes`).
+  planner_seconds: float  # One planner call alone.
+  env_seconds: float  # One environment step alone, through its process.
+
+  @property
+  def between_seconds(self) -> float:
+    """The rest of a step: posterior update, conversions, overhead."""
+    return self.step_seconds - self.planner_seconds - self.env_seconds
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchedTestPoint:
+  """A test point's episodes one after another against batched."""
+  episodes: int  # N.
+  candidates: int  # J.
+  task: str
+  episode_steps: int  # Agent steps per episode.
+  step_seconds: float  # A loop step of one episode alone.
+  batched_step_seconds: float  # A loop step of all N episodes.
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvStep:
+  """The median time of one environment step with rendering."""
+  task: str
+  repeat: int  # The task's action repeat.
+  seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class PeakMemory:
+  """A peak of memory (`peak_device_memory`)."""
+  where: str  # 'host' (resident) or the GPU's name.
+  gigabytes: float
+  # Of a fresh process running only training steps at these backward
+  # chunks (MEMORY_ACTION_SIZE); None: of this process.
+  backward_chunks: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayMemory:
+  """The uint8 frames of a replay buffer of cartpole episodes."""
+  episodes: int
+  repeat: int  # Action repeat.
+  gigabytes: float
+
+
+Measurement = (MatmulRate | HotPath | ActingLoop | BatchedTestPoint | EnvStep
+               | PeakMemory | ReplayMemory)
+
+
+def line(m: Measurement) -> str:
+  """The printed line of `m` (of a hot path: with its trace and compile
+  time on a second line, where measured)."""
+  if isinstance(m, MatmulRate):
+    return (f'matmul {MATMUL_SIZE}x{MATMUL_SIZE} fp32 {m.name:<10} '
+            f'{m.gflops:8.1f} GFLOP/s')
+  if isinstance(m, HotPath):
+    row = (f'{m.name:<48} {m.seconds * 1e3:9.1f} ms {m.gflops:7.1f} GFLOP/s '
+           f'{100 * m.share_of_numpy:5.1f}% {100 * m.share_beside:5.1f}% '
+           f'(numpy beside: {m.numpy_beside:.0f})')
+    if m.first_call_seconds is None:
+      return row
+    trace = '' if m.trace_seconds is None else f' {m.trace_seconds:.1f} s'
+    return (f'{row}\n  trace{trace} + compile and first call '
+            f'{m.first_call_seconds:.1f} s')
+  if isinstance(m, ActingLoop):
+    return (f'acting loop J={m.candidates}: {m.step_seconds * 1e3:.1f} ms per '
+            f'step = planner call {m.planner_seconds * 1e3:.1f} + env step '
+            f'{m.env_seconds * 1e3:.1f} + posterior update and between '
+            f'{m.between_seconds * 1e3:.1f} ms '
+            f'({100 * m.between_seconds / m.step_seconds:.1f}% of a step)')
+  if isinstance(m, BatchedTestPoint):
+    alone = m.episodes * m.episode_steps * m.step_seconds
+    together = m.episode_steps * m.batched_step_seconds
+    return (f'test point N={m.episodes} J={m.candidates} ({m.task}, '
+            f'{m.episode_steps} steps each): one after another '
+            f'{alone / 60:.1f} min, batched {together / 60:.1f} min '
+            f'({m.batched_step_seconds * 1e3:.0f} ms per batched step; '
+            f'{alone / together:.2f}x)')
+  if isinstance(m, EnvStep):
+    return f'env step {m.task:<17} R={m.repeat}        {m.seconds * 1e3:10.1f} ms'
+  if isinstance(m, PeakMemory):
+    host = m.where == 'host'
+    if m.backward_chunks is None:
+      return (f"peak {'resident' if host else m.where} memory of this "
+              f'process {m.gigabytes:7.2f} GB')
+    return (f"peak {'memory' if host else m.where + ' memory'}, process "
+            f'running only train steps A={MEMORY_ACTION_SIZE}, '
+            f'backward_chunks={m.backward_chunks}: {m.gigabytes:.2f} GB')
+  if isinstance(m, ReplayMemory):
+    return (f'replay of {m.episodes} cartpole episodes (uint8, '
+            f'R={m.repeat}): {m.gigabytes:.2f} GB')
+  raise TypeError(f'not a measurement: {m!r}')
 
 
 def reference_matrix() -> np.ndarray:
@@ -181,17 +321,18 @@ def cem_flops(world_model, candidates: int, horizon: int,
                                                flops['reward'])
 
 
-def matmul_rates(repeats: int) -> Dict[str, float]:
-  """Best-of-medians fp32 GFLOP/s of numpy and tf.matmul at 2048 x 2048."""
+def matmul_rates(repeats: int) -> List[MatmulRate]:
+  """Best-of-medians fp32 GFLOP/s of numpy and tf.matmul at 2048 x 2048
+  (numpy's first)."""
   import tensorflow as tf
   a = reference_matrix()
   flop = 2 * MATMUL_SIZE ** 3
   ta = tf.constant(a)
   tf_matmul = lambda: tf.matmul(ta, ta).numpy()
-  rates = {}
+  rates = []
   for name, fn in (('numpy', lambda: a @ a), ('tf.matmul', tf_matmul)):
     best = min(median_time(fn, repeats) for _ in range(3))
-    rates[name] = flop / best / 1e9
+    rates.append(MatmulRate(name, flop / best / 1e9))
   return rates
 
 
@@ -246,6 +387,13 @@ def train_step_peak_memory_gb(c: config_lib.Config, action_size: int,
     child.join()
 
 
+def benchmark_memory(c: config_lib.Config) -> List[PeakMemory]:
+  """`train_step_peak_memory_gb` at c's backward chunks, then unchunked."""
+  return [PeakMemory(*train_step_peak_memory_gb(
+      c.replace(backward_chunks=chunks), MEMORY_ACTION_SIZE), chunks)
+          for chunks in dict.fromkeys((c.backward_chunks, 1))]
+
+
 def replay_memory_gb(episodes: int = 1000, repeat: int = 8) -> float:
   """uint8 frames of `episodes` cartpole episodes at action repeat R."""
   frames = episodes * (1000 // repeat + 1)
@@ -262,23 +410,13 @@ def _config(sizes: str) -> config_lib.Config:
       horizon=3, iterations=2, test_episodes=2)))
 
 
-def _row(name: str, seconds: float, flop: int, rate: float,
-         beside: float) -> str:
-  """One hot path: time, GFLOP/s, share of the run's numpy rate `rate` and
-  of the numpy rate `beside` its calls."""
-  gflops = flop / seconds / 1e9
-  return (f'{name:<48} {seconds * 1e3:9.1f} ms {gflops:7.1f} GFLOP/s '
-          f'{100 * gflops / rate:5.1f}% {100 * gflops / beside:5.1f}% '
-          f'(numpy beside: {beside:.0f})')
-
-
 def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
                     rate: float, action_sizes: Tuple[int, ...] = (1, 6),
-                    planner_variants: bool = True) -> List[str]:
+                    planner_variants: bool = True) -> List[HotPath]:
   """Times the training step at each of `action_sizes`, then the CEM call
   and the agent step (at PLANNER_ACTION_SIZE), as configured and, with
-  `planner_variants`, with XLA toggled and in one group; returns the printed
-  rows."""
+  `planner_variants`, with XLA toggled and in one group. `rate`: numpy's
+  GFLOP/s at the start of the run."""
   import tensorflow as tf
   from planet_tf import learner
   from planet_tf.agent import Agent, make_planner
@@ -303,10 +441,10 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     first = time.perf_counter() - start
     seconds, beside = time_beside_numpy(
         lambda: float(step(*batch)['loss']), repeats, a)
-    rows.append(_row(f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
-                     seconds, train_step_flops(wm, c.batch_size, c.chunk_length),
-                     rate, beside))
-    rows.append(f'  trace {trace:.1f} s + compile and first call {first:.1f} s')
+    rows.append(HotPath(
+        f'train step B={c.batch_size} L={c.chunk_length} A={action_size}',
+        seconds, train_step_flops(wm, c.batch_size, c.chunk_length), rate,
+        beside, trace, first))
   # Reuse the last training step's model where it has the planner's size.
   planner_wm = (wm if action_sizes[-1] == PLANNER_ACTION_SIZE
                 else WorldModel(c, PLANNER_ACTION_SIZE))
@@ -329,15 +467,15 @@ def benchmark_model(c: config_lib.Config, repeats: int, jit: bool,
     seconds, beside = time_beside_numpy(
         lambda: planner(state).numpy(), repeats, a)
     name = f'J={c.candidates} H={c.horizon} I={c.iterations} xla={xla} groups={groups}'
-    rows.append(_row(f'CEM {name}', seconds, flop, rate, beside))
-    rows.append(f'  trace + compile and first call {first:.1f} s')
+    rows.append(HotPath(f'CEM {name}', seconds, flop, rate, beside,
+                        first_call_seconds=first))
     agent = Agent(planner_wm, c.replace(xla_planner=xla, planner_groups=groups))
     agent.reset()
     frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     seconds, beside = time_beside_numpy(
         lambda: agent.act(frame[None], explore=True), repeats, a)
-    rows.append(_row(f'agent step (posterior + CEM) xla={xla} groups={groups}',
-                     seconds, flop, rate, beside))
+    rows.append(HotPath(f'agent step (posterior + CEM) xla={xla} groups={groups}',
+                        seconds, flop, rate, beside))
   return rows
 
 
@@ -397,8 +535,9 @@ def _interleaved_loop(agent, planner, belief, loop_envs, spare_env,
               env=statistics.median(step))
 
 
-def benchmark_acting(c: config_lib.Config, repeats: int,
-                     sizes: Tuple[Tuple[int, int, int], ...]) -> List[str]:
+def benchmark_acting(
+    c: config_lib.Config, repeats: int, sizes: Tuple[Tuple[int, int, int], ...]
+) -> List[ActingLoop | BatchedTestPoint]:
   """The acting loop of a real episode, per step, beside its parts measured
   between its steps: the planner call alone and the environment step alone
   (through its process); what remains is the posterior update and whatever
@@ -415,29 +554,18 @@ def benchmark_acting(c: config_lib.Config, repeats: int,
     belief = {k: tf.zeros([1, v]) for k, v in wm.dynamics.state_sizes.items()}
     try:
       one = _interleaved_loop(agent, planner, belief, made[:1], made[-1], steps)
-      between = one['loop'] - one['plan'] - one['env']
-      rows.append(
-          f"acting loop J={candidates}: {one['loop'] * 1e3:.1f} ms per step = "
-          f"planner call {one['plan'] * 1e3:.1f} + env step "
-          f"{one['env'] * 1e3:.1f} + posterior update and between "
-          f"{between * 1e3:.1f} ms ({100 * between / one['loop']:.1f}% of a step)")
+      rows.append(ActingLoop(candidates, one['loop'], one['plan'], one['env']))
       many = _interleaved_loop(agent, planner, belief, made[:episodes],
                                made[-1], steps)
-      episode_steps = -(-1000 // 4)
-      alone = episodes * episode_steps * one['loop']
-      together = episode_steps * many['loop']
-      rows.append(f'test point N={episodes} J={candidates} ({ACTING_TASK}, '
-                  f'{episode_steps} steps each): one after another '
-                  f'{alone / 60:.1f} min, batched {together / 60:.1f} min '
-                  f"({many['loop'] * 1e3:.0f} ms per batched step; "
-                  f'{alone / together:.2f}x)')
+      rows.append(BatchedTestPoint(episodes, candidates, ACTING_TASK,
+                                   -(-1000 // 4), one['loop'], many['loop']))
     finally:
       for env in made:
         env.close()
   return rows
 
 
-def benchmark_envs(repeats: int) -> List[str]:
+def benchmark_envs(repeats: int) -> List[EnvStep]:
   """One environment step with rendering at each task's action repeat."""
   from planet_tf import env_process
   from planet_tf.tasks import PAPER_TASKS
@@ -447,7 +575,7 @@ def benchmark_envs(repeats: int) -> List[str]:
       env.reset(0)
       action = np.zeros(env.action_size, np.float32)
       seconds = median_time(lambda: env.step(action), max(repeats, 20))
-    rows.append(f'env step {task:<17} R={repeat}        {seconds * 1e3:10.1f} ms')
+    rows.append(EnvStep(task, repeat, seconds))
   return rows
 
 
@@ -477,36 +605,26 @@ def main(argv) -> None:
   print(f'planet-tf benchmark: sizes={FLAGS.sizes} jit={FLAGS.jit} '
         f'mixed_precision={FLAGS.mixed_precision} repeats={FLAGS.repeats} '
         '(medians after warm-up)', flush=True)
+  def show(measurements: List[Measurement]) -> None:
+    for m in measurements:
+      print(line(m), flush=True)
   rates = matmul_rates(FLAGS.repeats)
-  rate = rates['numpy']
-  for name, value in rates.items():
-    print(f'matmul 2048x2048 fp32 {name:<10} {value:8.1f} GFLOP/s', flush=True)
+  show(rates)
   print('hot path, median time, GFLOP/s, share of the numpy rate above, '
         'share of the numpy rate measured beside its calls', flush=True)
   if FLAGS.model:
-    for row in benchmark_model(c, FLAGS.repeats, FLAGS.jit, rate, action_sizes,
-                               FLAGS.planner_variants):
-      print(row, flush=True)
+    show(benchmark_model(c, FLAGS.repeats, FLAGS.jit, rates[0].gflops,
+                         action_sizes, FLAGS.planner_variants))
   if FLAGS.acting:
     sizes = ((c.candidates, c.top_k, c.test_episodes), (300, 30, 3))
-    for row in benchmark_acting(c, FLAGS.repeats, sizes[:1] if
-                                FLAGS.sizes == 'tiny' else sizes):
-      print(row, flush=True)
+    show(benchmark_acting(c, FLAGS.repeats,
+                          sizes[:1] if FLAGS.sizes == 'tiny' else sizes))
   if FLAGS.envs:
-    for row in benchmark_envs(FLAGS.repeats):
-      print(row, flush=True)
+    show(benchmark_envs(FLAGS.repeats))
   if FLAGS.memory:
-    for chunks in dict.fromkeys((c.backward_chunks, 1)):
-      where, peak = train_step_peak_memory_gb(
-          c.replace(backward_chunks=chunks), 6)
-      print(f"peak {'memory' if where == 'host' else where + ' memory'}, "
-            'process running only train steps A=6, '
-            f'backward_chunks={chunks}: {peak:.2f} GB', flush=True)
-  where, peak = peak_device_memory()
-  print(f"peak {'resident' if where == 'host' else where} memory of this "
-        f'process {peak:7.2f} GB')
-  print(f'replay of 1000 cartpole episodes (uint8, R=8): '
-        f'{replay_memory_gb():.2f} GB')
+    show(benchmark_memory(c))
+  show([PeakMemory(*peak_device_memory()),
+        ReplayMemory(1000, 8, replay_memory_gb(1000, 8))])
 
 
 if __name__ == '__main__':
