@@ -429,7 +429,8 @@ def plans_on_true_simulator(config: 'Config | Mapping[str, Any]') -> bool:
   """Whether `config` (or a stored config.json's dict) is Table 1's 'CEM +
   true simulator': planning on the real simulator, no model, no learning,
   one metrics row of test returns (`planet_tf.true_simulator`). The one
-  test every module that treats such a run apart asks."""
+  place the planner's name is compared: a run directory's kind
+  (`rundir.run_kind`) falls back to it for runs written before kinds."""
   planner = (config.get('planner', Config.planner)
              if isinstance(config, Mapping) else config.planner)
   return planner == 'true_simulator'

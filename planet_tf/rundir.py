@@ -2,7 +2,8 @@
 
   .lock              held (flock) by the process training in the directory
   config.json        the resolved config; a rerun must resolve to the same one
-  spec.json          the episodes' frame shape and action size
+  spec.json          the run's kind (`run_kind`), its episodes' frame shape
+                     and action size
   episodes/          training episodes, one .npz each (see `replay`)
   checkpoints/       model, optimiser and counters after every episode
   metrics.jsonl      one row per collected episode (`MetricsLog`)
@@ -33,7 +34,8 @@ import json
 import os
 import shutil
 import time
-from typing import IO, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (IO, Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 from absl import logging
 
@@ -42,9 +44,16 @@ from planet_tf.config import Config
 
 LOCK_NAME = '.lock'
 CONFIG_FILE = 'config.json'
-# The observation and action spec of the run's episodes (frame shape, action
-# size), so that readers of a checkpoint need not open an episode.
+# The run's kind and the observation and action spec of its episodes (frame
+# shape, action size), so that readers of a checkpoint need not open an
+# episode.
 SPEC_FILE = 'spec.json'
+# The kinds of run a directory holds: Algorithm 1 (`planet_tf.train`), or
+# Table 1's CEM on the true simulator (`planet_tf.true_simulator`), which
+# learns nothing and writes one metrics row.
+TRAINING = 'training'
+TRUE_SIMULATOR = 'true_simulator'
+KINDS = (TRAINING, TRUE_SIMULATOR)
 METRICS_FILE = 'metrics.jsonl'
 EPISODES_DIR = 'episodes'
 CHECKPOINTS_DIR = 'checkpoints'
@@ -245,12 +254,19 @@ def store_config(logdir: str, config: Config) -> None:
       write_atomic(path, config.to_json().encode())
 
 
-def store_spec(logdir: str, frame_shape: Sequence[int],
-               action_size: int) -> None:
-  """Writes spec.json (atomically) unless it already holds this spec."""
+def store_spec(logdir: str, frame_shape: Sequence[int], action_size: int,
+               kind: str = TRAINING) -> None:
+  """Writes spec.json (atomically) unless it already holds this spec.
+  Raises RunDirError if it names another kind of run; a spec.json written
+  before kinds existed has none and gets this one."""
   spec = {'frame_shape': [int(n) for n in frame_shape],
-          'action_size': int(action_size)}
-  if read_spec(logdir) != (tuple(spec['frame_shape']), spec['action_size']):
+          'action_size': int(action_size), 'kind': kind}
+  stored = _stored_kind(logdir)
+  if stored is not None and stored != kind:
+    raise RunDirError(f'{logdir} holds a {stored} run, not a {kind} run: '
+                      'pick another --logdir.')
+  if (read_spec(logdir) != (tuple(spec['frame_shape']), spec['action_size'])
+      or stored is None):
     write_atomic(os.path.join(logdir, SPEC_FILE),
                  json.dumps(spec, indent=2, sort_keys=True).encode())
 
@@ -268,6 +284,38 @@ def read_spec(logdir: str) -> Optional[Tuple[Tuple[int, ...], int]]:
   except (KeyError, TypeError, ValueError):
     raise RunDirError(f'{os.path.join(logdir, SPEC_FILE)} is corrupt: '
                       'delete it (the next run rewrites it).') from None
+
+
+def _stored_kind(logdir: str) -> Optional[str]:
+  """The kind spec.json names; None without one (no spec.json, or one
+  written before kinds existed). Raises RunDirError for an unknown kind."""
+  kind = (read_config(logdir, SPEC_FILE) or {}).get('kind')
+  if kind is not None and kind not in KINDS:
+    raise RunDirError(f'{os.path.join(logdir, SPEC_FILE)} names an unknown '
+                      f'kind of run {kind!r} ({", ".join(KINDS)}): delete it '
+                      '(the next run rewrites it).')
+  return kind
+
+
+def run_kind(
+    run: 'str | os.PathLike | Config | Mapping[str, Any] | None') -> str:
+  """The kind of run (`TRAINING` or `TRUE_SIMULATOR`) of a run directory
+  (a path), a config, or a stored config.json's dict (None: not started).
+
+  A directory's spec.json names it; a run written before kinds existed
+  (or before its spec.json) is told by its stored config's planner,
+  as is a config: the one place that tells them apart.
+  """
+  if isinstance(run, (str, os.PathLike)):
+    run = os.fspath(run)
+    kind = _stored_kind(run)
+    if kind is not None:
+      return kind
+    stored = read_config(run)
+    run = stored if stored is not None else read_config(run, CHECKPOINT_CONFIG)
+  if run is not None and config_lib.plans_on_true_simulator(run):
+    return TRUE_SIMULATOR
+  return TRAINING
 
 
 @dataclasses.dataclass
@@ -312,13 +360,15 @@ def last_episode(logdir: str) -> int:
   return max((row['episode'] for row in read_metrics(logdir).rows), default=0)
 
 
-def finished(stored: Optional[dict], rows: Sequence[dict]) -> bool:
+def finished(stored: Optional[dict], rows: Sequence[dict],
+             kind: Optional[str] = None) -> bool:
   """Whether a run with config `stored` (None before it started) and metrics
   `rows` collected its config's total_episodes rounds (one episode per task
-  each), or, for the true simulator, which collects nothing, has its one row."""
+  each), or, for the true simulator, which collects nothing, has its one row.
+  kind: the run's (`run_kind` of its directory); None: `stored`'s."""
   if stored is None or not rows:
     return False
-  if config_lib.plans_on_true_simulator(stored):
+  if (kind or run_kind(stored)) == TRUE_SIMULATOR:
     return True
   tasks = len(config_lib.tasks(stored))
   return max(row['episode'] for row in rows) >= stored['total_episodes'] * tasks
@@ -326,7 +376,8 @@ def finished(stored: Optional[dict], rows: Sequence[dict]) -> bool:
 
 def is_finished(logdir: str) -> bool:
   """`finished` for the run directory `logdir`, read from its files."""
-  return finished(read_config(logdir), read_metrics(logdir).rows)
+  return finished(read_config(logdir), read_metrics(logdir).rows,
+                  run_kind(logdir))
 
 
 def set_aside_lines(logdir: str, lines: List[str], name: str) -> str:

@@ -3,7 +3,8 @@
 A sweep is a list of `Run`s. Each names a task, a seed, the presets of its
 variant (e.g. `('rnn',)`), a budget and optional config overrides; from
 these follow its run directory `<runs_dir>/<budget>/<variant>/<task>/seed<k>`
-and the `planet_tf.train` command that creates or resumes it. Nothing here
+and the command that creates or resumes it (`planet_tf.train`, or
+`planet_tf.true_simulator` for the true simulator's runs). Nothing here
 imports TensorFlow. How long runs take: reproduce/estimates.py.
 """
 
@@ -135,9 +136,22 @@ class Run:
   def all_presets(self) -> Tuple[str, ...]:
     return tuple(self.presets) + BUDGETS[self.budget]
 
+  @property
+  def program(self) -> str:
+    """The module that makes this run: `planet_tf.true_simulator` for a
+    run of that kind (`rundir.run_kind` of its config), else
+    `planet_tf.train`."""
+    try:
+      config = resolve_config(self)
+    except ValueError:  # Train's command, whose process names the problem.
+      return 'planet_tf.train'
+    return ('planet_tf.true_simulator'
+            if rundir.run_kind(config) == rundir.TRUE_SIMULATOR
+            else 'planet_tf.train')
+
   def command(self, runs_dir: str, python: str = sys.executable) -> List[str]:
-    """The `planet_tf.train` command that creates or resumes this run."""
-    args = [python, '-m', 'planet_tf.train',
+    """The command (`program`'s) that creates or resumes this run."""
+    args = [python, '-m', self.program,
             f'--logdir={os.path.abspath(self.logdir(runs_dir))}',
             f"--preset={','.join(self.all_presets())}", f'--seed={self.seed}']
     if self.task:

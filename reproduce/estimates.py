@@ -17,7 +17,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from planet_tf import config as config_lib
-from planet_tf import progress
+from planet_tf import progress, rundir
 from planet_tf.progress import agent_steps
 from reproduce.common import REPO_ROOT
 
@@ -100,7 +100,7 @@ def _samples(config: Mapping[str, object], row: dict,
   tasks = config_lib.tasks(config)
   task = row.get('task') or tasks[0]
   found = {}
-  if config_lib.plans_on_true_simulator(config):
+  if rundir.run_kind(config) == rundir.TRUE_SIMULATOR:
     if row.get('test_seconds') and config['test_episodes']:
       steps = config['test_episodes'] * agent_steps(config, task)
       step = row['test_seconds'] / steps - env_step_seconds(task, timings)
@@ -156,7 +156,7 @@ def remaining_seconds(config: Mapping[str, object], done: int,
   steps = sum(agent_steps(config, t) for t in tasks)
   env = sum(agent_steps(config, t) * env_step_seconds(t, timings) for t in tasks)
   plan_size = _plan_size(config)
-  if config_lib.plans_on_true_simulator(config):
+  if rundir.run_kind(config) == rundir.TRUE_SIMULATOR:
     if rates.simulator is None:
       return None
     return tuple(

@@ -1,8 +1,9 @@
 """Runs a sweep of `Run`s: locally in a process pool, or on a Ray cluster.
 
 Both launchers run the same command per run (`Run.command`), a
-`planet_tf.train` process whose output goes to `<logdir>.log` (appended).
-Both are resumable: a finished run (`rundir.is_finished`) is skipped, and an
+`planet_tf.train` process (`planet_tf.true_simulator` for the true
+simulator's runs) whose output goes to `<logdir>.log` (appended). Both are
+resumable: a finished run (`rundir.is_finished`) is skipped, and an
 interrupted one resumes from its last checkpoint because `planet_tf.train`
 does so when rerun in the same run directory.
 

@@ -48,11 +48,12 @@ def run_name(run: Run) -> str:
 
 def progress_line(name: str, row: dict,
                   config: Optional[Mapping[str, object]],
-                  rows: Sequence[dict]) -> str:
+                  rows: Sequence[dict], kind: Optional[str] = None) -> str:
   """One metrics row as a console line: run, episode k/N, train return,
   test returns when tested, and the run's ETA (`progress.run_eta`, the
-  estimate the run's own log shows)."""
-  if config and config_lib.plans_on_true_simulator(config):
+  estimate the run's own log shows). kind: the run's (`rundir.run_kind`
+  of its directory); None: `config`'s."""
+  if (kind or rundir.run_kind(config)) == rundir.TRUE_SIMULATOR:
     return (f"{name}: true simulator, test return "
             f"{row.get('test_return', float('nan')):.1f}")
   tasks = config_lib.tasks(config) if config else []
@@ -83,11 +84,13 @@ class MetricsFollower:
       return
     try:
       config = rundir.read_config(self.logdir)
+      kind = rundir.run_kind(self.logdir)
     except rundir.RunDirError:
-      config = None
+      config, kind = None, None
     for row in new:
       self.log(progress_line(self.name, row, config,
-                             [r for r in rows if r['episode'] <= row['episode']]))
+                             [r for r in rows if r['episode'] <= row['episode']],
+                             kind))
     self.seen = max(row['episode'] for row in new)
 
 

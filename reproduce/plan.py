@@ -58,7 +58,8 @@ def _run_state(runs: Sequence[Run], runs_dir: str) -> Dict[Run, tuple]:
     rows = rundir.read_metrics(logdir).rows
     stored = rundir.read_config(logdir)
     done = max((row['episode'] for row in rows), default=0)
-    state[run] = (rundir.finished(stored, rows), done, stored, rows)
+    state[run] = (rundir.finished(stored, rows, rundir.run_kind(logdir)),
+                  done, stored, rows)
   return state
 
 

@@ -135,11 +135,58 @@ def test_a_multitask_run_is_finished_after_total_episodes_of_each_task(
 
 
 def test_true_simulator_runs_count_as_finished(tmp_path, tiny_config):
+  # Written before run kinds (issue 29, move 3): no spec.json, so the kind
+  # is its stored config's planner.
   config = tiny_config.replace(planner='true_simulator')
   rundir.store_config(str(tmp_path), config)
+  assert rundir.run_kind(str(tmp_path)) == rundir.TRUE_SIMULATOR
   assert not rundir.is_finished(str(tmp_path))
   rundir.MetricsLog(str(tmp_path)).append({'episode': 0, 'test_returns': [1.0]})
   assert rundir.is_finished(str(tmp_path))
+  assert rundir.finished(rundir.read_config(str(tmp_path)),
+                         rundir.read_metrics(str(tmp_path)).rows)
+
+
+def test_the_spec_names_the_kind_of_run_and_finished_decides_by_it(
+    tmp_path, tiny_config):
+  logdir = str(tmp_path)
+  assert rundir.run_kind(logdir) == rundir.TRAINING  # Nothing yet.
+  assert rundir.run_kind(tiny_config) == rundir.TRAINING
+  rundir.store_config(logdir, tiny_config)  # total_episodes 3.
+  rundir.store_spec(logdir, (64, 64, 3), 1, kind=rundir.TRUE_SIMULATOR)
+  assert rundir.run_kind(logdir) == rundir.TRUE_SIMULATOR  # The spec's.
+  assert rundir.read_spec(logdir) == ((64, 64, 3), 1)
+  assert not rundir.is_finished(logdir)
+  rundir.MetricsLog(logdir).append({'episode': 0, 'test_returns': [1.0]})
+  assert rundir.is_finished(logdir)  # Its one row, whatever the config.
+  with pytest.raises(rundir.RunDirError, match='holds a true_simulator run, '
+                     'not a training run'):
+    rundir.store_spec(logdir, (64, 64, 3), 1)
+  spec = os.path.join(logdir, rundir.SPEC_FILE)
+  with open(spec, 'w') as file:
+    json.dump({'frame_shape': [64, 64, 3], 'action_size': 1, 'kind': 'x'},
+              file)
+  with pytest.raises(rundir.RunDirError, match="unknown kind of run 'x'"):
+    rundir.run_kind(logdir)
+
+
+def test_a_training_run_from_before_run_kinds_resumes(finished_run, fake_env,
+                                                      metrics_rows):
+  config, logdir = finished_run
+  spec = os.path.join(logdir, rundir.SPEC_FILE)
+  with open(spec) as file:
+    values = json.load(file)
+  assert values['kind'] == rundir.TRAINING
+  del values['kind']  # As the code before run kinds wrote it.
+  with open(spec, 'w') as file:
+    json.dump(values, file)
+  assert rundir.run_kind(logdir) == rundir.TRAINING
+  assert rundir.is_finished(logdir)
+  components.build_trainer(config.replace(total_episodes=4), logdir,
+                           fake_env).run()
+  assert [row['episode'] for row in metrics_rows(logdir)] == [1, 2, 3, 4]
+  with open(spec) as file:
+    assert json.load(file)['kind'] == rundir.TRAINING  # Named now.
 
 
 def test_the_spec_is_stored_so_checkpoint_readers_need_no_episode(
