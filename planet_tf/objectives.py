@@ -70,8 +70,11 @@ def latent_overshooting_kl(
     return d + 1, current, total + tf.reduce_sum(kl * valid)
 
   prior = {key: prior[key] for key in model.state_sizes}
+  # One distance at a time, as `tf.scan` in the models: the random stream
+  # in order.
   _, _, total = tf.while_loop(
-      lambda d, *_: d <= distance, body, (tf.constant(2), prior, tf.constant(0.0)))
+      lambda d, *_: d <= distance, body, (tf.constant(2), prior, tf.constant(0.0)),
+      parallel_iterations=1)
   multi_step = total / tf.cast(batch * length, tf.float32)
   loss = (kl_scale * one_step + overshooting_scale * multi_step) / distance
   return loss, {'overshooting_kl_loss': multi_step / max(distance - 1, 1)}

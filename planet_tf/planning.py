@@ -130,9 +130,12 @@ def cem(model: LatentModel, reward_fn: RewardFn, state: State, *,
     mean, std = refit(elite, std_estimator)
     return step + 1, tf.reshape(mean, shape), tf.reshape(std, shape)
 
+  # One iteration at a time: each draws its noise before anything it
+  # depends on, so parallel iterations would take the random stream out of
+  # order and the same seed would give other plans.
   _, mean, _ = tf.while_loop(
       lambda i, *_: i < iterations, iteration,
-      (tf.constant(0), tf.zeros(shape), tf.ones(shape)))
+      (tf.constant(0), tf.zeros(shape), tf.ones(shape)), parallel_iterations=1)
   return mean[:, 0]
 
 

@@ -141,3 +141,19 @@ def test_the_default_refit_is_the_official_codes_standard_deviation():
   assert Config().cem_std == 'std'
   _, std = planning.refit(tf.constant(ELITE))
   np.testing.assert_allclose(std, _by_hand('std')[1], rtol=1e-5)
+
+
+def test_cem_under_tf_function_repeats_for_the_same_seed(point_mass):
+  # The candidates' noise does not depend on the loop's state: with parallel
+  # iterations its draws could run out of order, and the same seed gave
+  # other plans (seen at the paper's sizes).
+  model, reward_fn = point_mass[0](), point_mass[1]
+  state = {'pos': tf.constant([[0.0, 0.0], [0.3, -0.2]], tf.float32)}
+  plans = []
+  for _ in range(8):
+    tf.random.set_seed(3)  # A fresh function each time: traced anew.
+    plans.append(tf.function(planning.cem)(
+        model, reward_fn, state, action_size=2, horizon=5, iterations=10,
+        candidates=300, top_k=30).numpy())
+  for plan in plans[1:]:
+    np.testing.assert_array_equal(plan, plans[0])

@@ -4,7 +4,10 @@ A state is a dict of (batch, size) tensors. `img_step` is the prior
 transition p(s_t | s_{t-1}, a_t) (actions indexed as in `replay`), `obs_step`
 the posterior q(s_t | s_{t-1}, a_t, o_t), which calls `img_step` once and
 returns both. `observe` and `imagine` run them over time as symbolic loops
-(`tf.scan`), so that tracing does not grow with the sequence length.
+(`tf.scan`), so that tracing does not grow with the sequence length, one
+step at a time: a step's noise depends on no earlier step (its shape is
+static), so parallel steps would take the random stream out of order and
+the same seed would give other samples.
 Objectives, planner and agent use only this contract and never branch on the
 model type.
 """
@@ -87,13 +90,14 @@ class LatentModel(keras.layers.Layer):
       return self.obs_step(previous[0], action, embedding)
     post, prior = tf.scan(
         step, (_time_major(actions), _time_major(embed)),
-        initializer=(state, state))
+        initializer=(state, state), parallel_iterations=1)
     return _batch_major(post), _batch_major(prior)
 
   def imagine(self, actions: tf.Tensor, state: State) -> State:
     """Rolls the prior forward from `state`: actions (B, T, A) -> states
     with (B, T, size) tensors."""
-    prior = tf.scan(self.img_step, _time_major(actions), initializer=state)
+    prior = tf.scan(self.img_step, _time_major(actions), initializer=state,
+                    parallel_iterations=1)
     return _batch_major(prior)
 
   def build_for(self) -> None:
