@@ -147,9 +147,9 @@ def write(path: str, frames: np.ndarray, fps: int = FPS) -> str:
 
 def frame_strip(panel: np.ndarray, count: int = STRIP_FRAMES) -> np.ndarray:
   """`count` frames spread over one episode's panel (`episode_panel`, with
-  its caption), side by side: a still of a video for a README."""
+  its caption), side by side GAP pixels apart: a still of a video."""
   picks = np.linspace(0, len(panel) - 1, min(count, len(panel))).round()
-  return np.concatenate([panel[int(i)] for i in picks], 1)
+  return side_by_side([panel[int(i)][None] for i in picks])[0]
 
 
 def write_image(path: str, image: np.ndarray) -> str:

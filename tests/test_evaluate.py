@@ -126,7 +126,9 @@ def test_evaluate_two_episodes_replays_through_the_driver(run, tmp_path,
   # The still: STRIP_FRAMES frames of the first episode, first and last
   # exact (PNG is lossless), the captions above them.
   image = iio.imread(still)
-  assert image.shape == (video.CAPTION + size, video.STRIP_FRAMES * size, 3)
+  count = video.STRIP_FRAMES
+  assert image.shape == (video.CAPTION + size,
+                         count * size + (count - 1) * video.GAP, 3)
   np.testing.assert_array_equal(image[video.CAPTION:, :size],
                                 video.upscale(episodes[0]['image'][0]))
   np.testing.assert_array_equal(image[video.CAPTION:, -size:],
