@@ -10,7 +10,6 @@ networks back for tools that only use the model (`reproduce/`).
 from __future__ import annotations
 
 import os
-import re
 from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
@@ -22,8 +21,6 @@ from planet_tf.config import Config
 from planet_tf.replay import load_episode
 from planet_tf.world_model import WorldModel
 
-_CHECKPOINT = re.compile(r'^ckpt-(\d+)\.index$')
-_CHECKPOINT_FILE = re.compile(r'^ckpt-(\d+)\.')
 
 
 def training_checkpoint(world_model: WorldModel, optimizer,
@@ -51,8 +48,7 @@ class Checkpoints:
 
   def numbers(self) -> List[int]:
     """The numbers of the complete checkpoints, oldest first."""
-    found = (_CHECKPOINT.match(name) for name in os.listdir(self.directory))
-    return sorted(int(match.group(1)) for match in found if match)
+    return rundir.checkpoint_numbers(self.directory)
 
   def _files(self, number: int) -> List[str]:
     prefix = f'ckpt-{number}.'
@@ -78,8 +74,8 @@ class Checkpoints:
       raise
     kept = set(self.numbers()[-self.keep:])
     for name in os.listdir(self.directory):  # Also orphans of a kill.
-      match = _CHECKPOINT_FILE.match(name)
-      if match and int(match.group(1)) not in kept:
+      number = rundir.checkpoint_number(name)
+      if number is not None and number not in kept:
         os.remove(os.path.join(self.directory, name))
     return prefix
 

@@ -32,6 +32,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from typing import (IO, Any, Callable, Dict, List, Mapping, Optional, Sequence,
@@ -57,6 +58,8 @@ KINDS = (TRAINING, TRUE_SIMULATOR)
 METRICS_FILE = 'metrics.jsonl'
 EPISODES_DIR = 'episodes'
 CHECKPOINTS_DIR = 'checkpoints'
+_CHECKPOINT_INDEX = re.compile(r'^ckpt-(\d+)\.index$')
+_CHECKPOINT_FILE = re.compile(r'^ckpt-(\d+)\.')
 OPENLOOP_DIR = 'openloop'
 VIDEOS_DIR = 'videos'
 TENSORBOARD_DIR = 'tb'
@@ -458,6 +461,26 @@ class MetricsLog:
     self.rows.append(row)
 
 
+def is_partial(name: str) -> bool:
+  """Whether file `name` is what an interrupted write left: a `*.tmp` file
+  or a TensorFlow checkpoint temporary (`*.tempstate*`)."""
+  return name.endswith('.tmp') or '.tempstate' in name
+
+
+def checkpoint_number(name: str) -> Optional[int]:
+  """N for a file `ckpt-N.*` of the checkpoints directory, else None."""
+  match = _CHECKPOINT_FILE.match(name)
+  return int(match.group(1)) if match else None
+
+
+def checkpoint_numbers(directory: str) -> List[int]:
+  """The numbers of the complete checkpoints in `directory`, oldest first:
+  TensorFlow writes a checkpoint's index last, so one counts once its index
+  exists."""
+  found = (_CHECKPOINT_INDEX.match(name) for name in os.listdir(directory))
+  return sorted(int(match.group(1)) for match in found if match)
+
+
 def remove_partial_files(logdir: str) -> List[str]:
   """Deletes what an interrupted write left: `*.tmp` files and TensorFlow's
   checkpoint temporaries (`*_temp` directories, `*.tempstate*` files)."""
@@ -471,7 +494,7 @@ def remove_partial_files(logdir: str) -> List[str]:
         removed.append(os.path.join(directory, name))
         names.remove(name)
     for name in files:
-      if name.endswith('.tmp') or '.tempstate' in name:
+      if is_partial(name):
         os.remove(os.path.join(directory, name))
         removed.append(os.path.join(directory, name))
   return removed
