@@ -145,11 +145,16 @@ def write(path: str, frames: np.ndarray, fps: int = FPS) -> str:
   return path
 
 
+def _spread(length: int, count: int) -> List[int]:
+  """`count` indices (at most `length`) spread evenly over 0..length-1,
+  first and last included."""
+  return [int(i) for i in np.linspace(0, length - 1, min(count, length)).round()]
+
+
 def frame_strip(panel: np.ndarray, count: int = STRIP_FRAMES) -> np.ndarray:
   """`count` frames spread over one episode's panel (`episode_panel`, with
   its caption), side by side GAP pixels apart: a still of a video."""
-  picks = np.linspace(0, len(panel) - 1, min(count, len(panel))).round()
-  return side_by_side([panel[int(i)][None] for i in picks])[0]
+  return side_by_side([panel[i][None] for i in _spread(len(panel), count)])[0]
 
 
 def write_image(path: str, image: np.ndarray) -> str:
@@ -167,5 +172,4 @@ def write_image(path: str, image: np.ndarray) -> str:
 def strip(images: np.ndarray, count: int = 10) -> np.ndarray:
   """`count` frames spread over an episode, side by side at 64x64
   (a TensorBoard image of the video)."""
-  picks = np.linspace(0, len(images) - 1, min(count, len(images))).round()
-  return np.concatenate([images[int(i)] for i in picks], 1)
+  return np.concatenate([images[i] for i in _spread(len(images), count)], 1)

@@ -8,10 +8,6 @@
 Writes results/figure5[_<budget>].{png,pdf,json}.
 """
 
-import sys
-
-from absl import app, flags
-
 from reproduce import execute, sweep
 
 VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
@@ -19,16 +15,9 @@ VARIANTS = {'PlaNet': ('rssm',), 'random collection': ('random_collection',),
 
 
 def main(argv) -> int:
-  options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
-  try:
-    return execute.curve_figure(
-        options, 'figure5', 'Figure 5: agent designs', VARIANTS)
-  except sweep.SweepError as error:
-    print(error, file=sys.stderr, flush=True)
-    sys.exit(error.status)
+  return sweep.run_main(argv, lambda options: execute.curve_figure(
+        options, 'figure5', 'Figure 5: agent designs', VARIANTS))
 
 
 if __name__ == '__main__':
-  sweep.define_flags()
-  flags.adopt_module_key_flags(sweep)
-  app.run(main)
+  sweep.start(main)

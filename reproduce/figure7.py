@@ -10,10 +10,6 @@ are drawn for comparison; they are never launched from here. Writes
 results/figure7[_<budget>].{png,pdf,json}.
 """
 
-import sys
-
-from absl import app, flags
-
 from reproduce import execute, sweep
 
 VARIANTS = {'PlaNet, one agent for all tasks': ('multitask',)}
@@ -26,17 +22,10 @@ def task_key(task: str) -> str:
 
 
 def main(argv) -> int:
-  options = sweep.SweepOptions.from_flags(flags.FLAGS, argv)
-  try:
-    return execute.curve_figure(
-        options, 'figure7', 'Figure 7: one agent on all tasks', VARIANTS,
-        task_of=lambda task: None, key_for_task=task_key, compare=COMPARE)
-  except sweep.SweepError as error:
-    print(error, file=sys.stderr, flush=True)
-    sys.exit(error.status)
+  return sweep.run_main(argv, lambda options: execute.curve_figure(
+      options, 'figure7', 'Figure 7: one agent on all tasks', VARIANTS,
+      task_of=lambda task: None, key_for_task=task_key, compare=COMPARE))
 
 
 if __name__ == '__main__':
-  sweep.define_flags()
-  flags.adopt_module_key_flags(sweep)
-  app.run(main)
+  sweep.start(main)

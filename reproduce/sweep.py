@@ -21,9 +21,10 @@ writing results reproduce/execute.py.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+import sys
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from absl import flags
+from absl import app, flags
 
 from planet_tf import env_checks, rundir
 from planet_tf.config import Config
@@ -72,6 +73,27 @@ def define_flags(seeds: int = 5) -> None:
                     'key=value config overrides for every run (ablations), '
                     'e.g. horizon=8,free_nats=2. Runs with overrides get '
                     'their own directories.')
+
+
+def run_main(argv: Sequence[str], run: Callable[['SweepOptions'], int]) -> int:
+  """A script's main(): its options from the flags, then `run(options)`;
+  a SweepError is printed and exits with its status."""
+  options = SweepOptions.from_flags(flags.FLAGS, argv)
+  try:
+    return run(options)
+  except SweepError as error:
+    print(error, file=sys.stderr, flush=True)
+    sys.exit(error.status)
+
+
+def start(main: Callable[[Sequence[str]], int],
+          define: Callable[[], None] = lambda: None) -> None:
+  """Defines the shared flags (and the script's own, `define`), then runs
+  `main` under absl."""
+  define_flags()
+  flags.adopt_module_key_flags(sys.modules[__name__])
+  define()
+  app.run(main)
 
 
 @dataclasses.dataclass(frozen=True)

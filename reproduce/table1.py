@@ -21,11 +21,10 @@ import csv
 import io
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from absl import app, flags
+from absl import flags
 
 from reproduce import aggregate, common, execute, sweep
 
@@ -268,17 +267,11 @@ def table1(options: sweep.SweepOptions, true_simulator: bool = False,
 
 
 def main(argv) -> int:
-  FLAGS = flags.FLAGS
-  options = sweep.SweepOptions.from_flags(FLAGS, argv)
-  try:
-    return table1(options, FLAGS.true_simulator, FLAGS.random_policy)
-  except sweep.SweepError as error:
-    print(error, file=sys.stderr, flush=True)
-    sys.exit(error.status)
+  return sweep.run_main(argv, lambda options: table1(
+      options, flags.FLAGS.true_simulator, flags.FLAGS.random_policy))
 
-if __name__ == '__main__':
-  sweep.define_flags()
-  flags.adopt_module_key_flags(sweep)
+
+def _define_flags() -> None:
   flags.DEFINE_bool('true_simulator', False,
                     'Also run CEM with the true simulator (preset '
                     'true_simulator) for its row of the table.')
@@ -286,4 +279,7 @@ if __name__ == '__main__':
                       "A uniformly random policy's returns per task (written "
                       'by the random-policy measurement); when the file '
                       'exists, Table 1 gets its row.')
-  app.run(main)
+
+
+if __name__ == '__main__':
+  sweep.start(main, _define_flags)
