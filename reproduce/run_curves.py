@@ -69,9 +69,10 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
   high, label) or None; a dotted line marks the end of the random seed
   episodes. One run keeps grey train and blue test curves; several runs
   take one colour each, train returns thin, test points with error bars."""
-  figure = plotting.new_figure(figsize=(6.4, 4.0))
-  axis = figure.subplots()
   several = len(summaries) > 1
+  # Several runs' legend goes below the axes: inside, it hides their curves.
+  figure = plotting.new_figure(figsize=(6.4, 5.6 if several else 4.0))
+  axis = figure.subplots()
   for index, (label, summary) in enumerate(summaries):
     style = plotting.variant_style(index)
     color = style['color']
@@ -100,7 +101,11 @@ def plot(summaries: List[Tuple[str, Dict[str, list]]], title: str, stem: str,
   plotting.integer_episodes(axis)
   axis.set_ylabel('return')
   axis.set_title(title, fontsize=10)
-  axis.legend(fontsize=7 if several else 8)
+  if several:
+    axis.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.14),
+                ncol=2)
+  else:
+    axis.legend(fontsize=8)
   return plotting.save_figure(figure, stem)
 
 
