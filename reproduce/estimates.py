@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -31,7 +31,10 @@ def reference_timings(path: str = TIMINGS_FILE) -> dict:
     return json.load(file)
 
 
-def _pair(values: Sequence[float]) -> Tuple[float, float]:
+def _pair(values: Union[float, Sequence[float]]) -> Tuple[float, float]:
+  """(low, high) of a figure given as one number or as [low, high]."""
+  if isinstance(values, (int, float)):
+    return float(values), float(values)
   return float(values[0]), float(values[-1])
 
 
@@ -72,13 +75,14 @@ def reference_rates(budget: str, timings: Optional[dict] = None) -> Rates:
   """The reference figures of `budget`, per unit of work: the paper-size
   timings for the paper's sizes, else the cpu budget's, scaled."""
   timings = timings or reference_timings()
-  source = (f"reference figures measured on {timings['machine']} on "
+  source = (f"reference figures measured on {timings['machine']}, "
             f"{timings['measured']}; a GPU is much faster")
   if budget in ('paper', 'first40'):  # The paper's sizes, per episode.
     paper = config_lib.resolve(('paper',)).to_dict()
-    update = timings['paper_sizes']['update'] / _update_size(paper)
-    plan = timings['paper_sizes']['agent_step'] / _plan_size(paper)
-    return Rates((update, update), (plan, plan), (plan, plan), source)
+    sizes = timings['paper_sizes']
+    update = tuple(s / _update_size(paper) for s in _pair(sizes['update']))
+    plan = tuple(s / _plan_size(paper) for s in _pair(sizes['agent_step']))
+    return Rates(update, plan, plan, source)
   cpu_timings = timings['cpu_budget']
   task = cpu_timings['task']
   cpu = config_lib.resolve(('cpu',), dict(task=task)).to_dict()
