@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs every unfinished first40 run directory into carry/ (40 MB parts),
-# replacing what was carried before. Pause the sweep first (kill -STOP).
+# Packs every first40 run directory not listed in carry/DONE into carry/
+# (40 MB parts), replacing what was carried before. Pause the sweep first
+# (kill -STOP).
 #   bash carry/save.sh            (from the checkout; WORK defaults to /work)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,9 +13,10 @@ for config in "$work"/runs/first40/*/*/seed*/config.json; do
   logdir=$(dirname "$config")
   name=$(realpath --relative-to="$work/runs" "$logdir" | tr / -)
   rm -f "$here/$name".tar.gz.part-*
-  if "$py" -c 'import sys; from planet_tf import rundir
-sys.exit(0 if rundir.is_finished(sys.argv[1]) else 1)' "$logdir"; then
-    echo "$name: finished, nothing carried"; continue
+  # A finished run is carried too, until its results (open-loop pictures
+  # of its final checkpoint among them) are committed and it is in DONE.
+  if grep -qxF "$name" "$here/DONE" 2>/dev/null; then
+    echo "$name: in carry/DONE, its results committed; not carried"; continue
   fi
   "$py" -m planet_tf.pack "$logdir" "/tmp/$name.tar.gz" --root="$work/runs"
   split -b 40m "/tmp/$name.tar.gz" "$here/$name.tar.gz.part-"
