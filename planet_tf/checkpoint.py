@@ -22,7 +22,6 @@ from planet_tf.replay import load_episode
 from planet_tf.world_model import WorldModel
 
 
-
 def training_checkpoint(world_model: WorldModel, optimizer,
                         counters: Dict[str, tf.Variable]) -> tf.train.Checkpoint:
   """The checkpoint of a training run: every weight keyed by its place in

@@ -32,7 +32,8 @@ from planet_tf import rundir
 def members(logdir: str) -> List[str]:
   """The paths under `logdir` that the archive holds, sorted."""
   checkpoints = os.path.join(logdir, rundir.CHECKPOINTS_DIR)
-  numbers = rundir.checkpoint_numbers(checkpoints) if os.path.isdir(checkpoints) else []
+  numbers = (rundir.checkpoint_numbers(checkpoints)
+             if os.path.isdir(checkpoints) else [])
   newest = numbers[-1] if numbers else None
   kept = []
   for directory, _, names in os.walk(logdir):
@@ -56,7 +57,7 @@ def pack(logdir: str, out: str, root: Optional[str] = None) -> List[str]:
   root = os.path.abspath(root or os.path.dirname(logdir))
   if rundir.read_config(logdir) is None:
     raise rundir.RunDirError(f'{logdir} holds no run (no config.json): '
-                             'pass the run directory (--logdir) of a run.')
+                             'pass a run directory (the --logdir of a training run).')
   if os.path.relpath(logdir, root).startswith('..'):
     raise rundir.RunDirError(f'--root={root} does not contain {logdir}.')
   paths = members(logdir)
@@ -80,16 +81,17 @@ def main(argv: List[str]) -> int:
   if len(positional) != 2 or len(options) + 2 != len(argv):
     print(__doc__.splitlines()[2].strip(), file=sys.stderr)
     return 2
-  root = options[0].split('=', 1)[1] if options else None
+  logdir, out = positional
+  root = os.path.abspath(options[0].split('=', 1)[1] if options
+                         else os.path.dirname(os.path.abspath(logdir)))
   try:
-    names = pack(positional[0], positional[1], root)
+    names = pack(logdir, out, root)
   except rundir.RunDirError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1
-  size = os.path.getsize(positional[1]) / 1e6
-  print(f'Packed {len(names)} files ({size:.1f} MB) into {positional[1]}; '
-        f'unpack with: tar -xzf {positional[1]} -C '
-        f'{root or os.path.dirname(os.path.abspath(positional[0]))}')
+  size = os.path.getsize(out) / 1e6
+  print(f'Packed {len(names)} files ({size:.1f} MB) into {out}; '
+        f'unpack with: tar -xzf {out} -C {root}')
   return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,10 +31,7 @@ def reference_timings(path: str = TIMINGS_FILE) -> dict:
     return json.load(file)
 
 
-def _pair(values: Union[float, Sequence[float]]) -> Tuple[float, float]:
-  """(low, high) of a figure given as one number or as [low, high]."""
-  if isinstance(values, (int, float)):
-    return float(values), float(values)
+def _pair(values: Sequence[float]) -> Tuple[float, float]:
   return float(values[0]), float(values[-1])
 
 

@@ -169,7 +169,7 @@ def test_dry_run_prints_the_plan_and_creates_nothing(tmp_path):
   assert re.fullmatch(r'  Estimate: about [\d.]+-[\d.]+ h of compute for the '
                       r'30 unfinished runs \(one run at a time\), from '
                       r"reference figures measured on this project's 2-core "
-                      r'CPU.*\.', lines[3]), lines[3]
+                      r'CPU, an AMD EPYC .*\.', lines[3]), lines[3]
   assert 'Dry run: nothing was started or created.' in lines
 
 
