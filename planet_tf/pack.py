@@ -56,8 +56,9 @@ def pack(logdir: str, out: str, root: Optional[str] = None) -> List[str]:
   logdir = os.path.abspath(logdir)
   root = os.path.abspath(root or os.path.dirname(logdir))
   if rundir.read_config(logdir) is None:
-    raise rundir.RunDirError(f'{logdir} holds no run (no config.json): '
-                             'pass a run directory (the --logdir of a training run).')
+    raise rundir.RunDirError(
+        f'{logdir} holds no run (no config.json): pass a run directory '
+        '(the --logdir of a training run).')
   if os.path.relpath(logdir, root).startswith('..'):
     raise rundir.RunDirError(f'--root={root} does not contain {logdir}.')
   paths = members(logdir)
