@@ -3,8 +3,9 @@
   python reproduce/curves.py --runs_dir=runs --budget=cpu --seed=1 --out=results/curves_cpu
 
 Reads the runs `<runs_dir>/<budget>/rssm/<task>/seed<k>` (as `table1.py`
-launches them) and writes `<out>.{png,pdf,json}`: a 2 x 3 grid in Table 1's
-order, each panel with the train return of every collected episode (with
+launches them) and writes `<out>.{png,pdf,json}`: one panel a task, in the
+order of --tasks, up to three a row (the six tasks make Table 1's 2 x 3
+grid), each panel with the train return of every collected episode (with
 exploration noise), the test returns at each test point (mean, min-max),
 the uniformly random policy's mean and min-max range (from
 `reproduce/random_policy.py`'s JSON) as a grey band, and the paper's final
@@ -19,7 +20,8 @@ import datetime
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+import textwrap
+from typing import Dict, List, Optional, Tuple
 
 from absl import app, flags
 
@@ -95,10 +97,28 @@ def budget_line(budget: str) -> str:
           "NOT the paper's budget (1,000 episodes)")
 
 
+def grid_shape(panels: int) -> Tuple[int, int]:
+  """(rows, columns): up to 3 panels a row, so the six tasks make Table 1's
+  2 x 3 grid and fewer tasks leave no empty panels beside them."""
+  if panels < 1:
+    raise ValueError('a figure needs at least one task')
+  columns = min(panels, 3)
+  return -(-panels // columns), columns
+
+
 def plot(numbers: Dict[str, dict], title: str, stem: str) -> List[str]:
-  """The 2 x 3 grid of panels, saved as `<stem>.{png,pdf}`."""
-  figure = plotting.new_figure(figsize=(13.5, 8.4))
-  axes = figure.subplots(2, 3, squeeze=False)
+  """The grid of panels (`grid_shape`), saved as `<stem>.{png,pdf}`."""
+  rows, columns = grid_shape(len(numbers))
+  width = max(4.5 * columns, 9.0)  # 4.5 x 3.6 inches a panel.
+  legend_columns = 4 if columns == 3 else 2
+  legend_inches = 0.25 * -(-4 // legend_columns) + 0.15
+  # Title lines wrapped to the figure's width (about 12 characters an inch).
+  lines = [part for line in title.split('\n')
+           for part in textwrap.wrap(line, int(width * 12))]
+  title_inches = 0.2 * len(lines) + 0.25
+  height = 3.6 * rows + legend_inches + title_inches
+  figure = plotting.new_figure(figsize=(width, height))
+  axes = figure.subplots(rows, columns, squeeze=False)
   for axis, (task, values) in zip(axes.flat, numbers.items()):
     _panel(axis, task, values)
   for axis in list(axes.flat)[len(numbers):]:
@@ -108,10 +128,11 @@ def plot(numbers: Dict[str, dict], title: str, stem: str) -> List[str]:
     for handle, label in zip(*axis.get_legend_handles_labels()):
       handles.setdefault(label, handle)
   figure.legend(list(handles.values()), list(handles), loc='lower center',
-                ncol=min(len(handles), 4), frameon=False, fontsize=8,
-                bbox_to_anchor=(0.5, 0.0))
-  figure.suptitle(title, fontsize=10)
-  figure.tight_layout(rect=(0, 0.06, 1, 0.94))
+                ncol=min(len(handles), legend_columns), frameon=False,
+                fontsize=8, bbox_to_anchor=(0.5, 0.0))
+  figure.suptitle('\n'.join(lines), fontsize=10)
+  # tight_layout leaves room for the suptitle itself; the legend's is ours.
+  figure.tight_layout(rect=(0, legend_inches / height, 1, 1))
   return plotting.save_figure(figure, stem)
 
 

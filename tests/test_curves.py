@@ -89,6 +89,15 @@ def test_figure_and_its_numbers(runs_dir):
   assert not [f for f in os.listdir(runs_dir / 'results') if '.tmp' in f]
 
 
+def test_the_grid_fits_the_tasks_without_empty_rows():
+  assert curves.grid_shape(6) == (2, 3)  # Table 1's grid.
+  assert curves.grid_shape(2) == (1, 2)
+  assert curves.grid_shape(4) == (2, 3)
+  assert curves.grid_shape(1) == (1, 1)
+  with pytest.raises(ValueError, match='at least one task'):
+    curves.grid_shape(0)
+
+
 def test_run_status(tmp_path):
   logdir = str(tmp_path)
   assert curves.run_status(logdir, [], None) == 'not run yet'
