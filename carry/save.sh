@@ -18,7 +18,8 @@ for config in "$work"/runs/first40/*/*/seed*/config.json; do
   if grep -qxF "$name" "$here/DONE" 2>/dev/null; then
     echo "$name: in carry/DONE, its results committed; not carried"; continue
   fi
-  "$py" -m planet_tf.pack "$logdir" "/tmp/$name.tar.gz" --root="$work/runs"
+  "$py" -m planet_tf.pack --logdir="$logdir" --out="/tmp/$name.tar.gz" \
+    --root="$work/runs"
   split -b 40m "/tmp/$name.tar.gz" "$here/$name.tar.gz.part-"
   rm "/tmp/$name.tar.gz"
 done

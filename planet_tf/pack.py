@@ -1,6 +1,6 @@
 """Packs a run directory into one archive that resumes on another machine.
 
-    python -m planet_tf.pack LOGDIR OUT.tar.gz [--root=DIR]
+    python -m planet_tf.pack --logdir=LOGDIR --out=OUT.tar.gz [--root=DIR]
 
 For runs longer than the machine they run on lives (preemptible or
 short-lived machines): the archive holds what a resume needs and nothing it
@@ -25,6 +25,8 @@ import os
 import sys
 import tarfile
 from typing import List, Optional
+
+from absl import app, flags
 
 from planet_tf import rundir
 
@@ -75,26 +77,37 @@ def pack(logdir: str, out: str, root: Optional[str] = None) -> List[str]:
   return [os.path.relpath(path, root) for path in paths]
 
 
-def main(argv: List[str]) -> int:
-  """The command line: LOGDIR OUT [--root=DIR]; 2 on bad arguments."""
-  options = [arg for arg in argv if arg.startswith('--root=')]
-  positional = [arg for arg in argv if not arg.startswith('--')]
-  if len(positional) != 2 or len(options) + 2 != len(argv):
-    print(__doc__.splitlines()[2].strip(), file=sys.stderr)
-    return 2
-  logdir, out = positional
-  root = os.path.abspath(options[0].split('=', 1)[1] if options
-                         else os.path.dirname(os.path.abspath(logdir)))
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """The command line's flags."""
+  flags.DEFINE_string('logdir', None, 'The run directory to pack.',
+                      flag_values=flag_values)
+  flags.DEFINE_string('out', None, 'The archive to write (.tar.gz).',
+                      flag_values=flag_values)
+  flags.DEFINE_string('root', None, "Members are named relative to this "
+                      "directory (default: the run directory's parent).",
+                      flag_values=flag_values)
+
+
+def main(argv: List[str]) -> None:
+  """Packs --logdir into --out; one line on any bad input."""
+  values = flags.FLAGS
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}; pass '
+                         '--logdir=<run directory> --out=<archive.tar.gz>.')
+  if not values.logdir or not values.out:
+    raise app.UsageError('Pass --logdir=<run directory> and '
+                         '--out=<archive.tar.gz>.')
+  root = os.path.abspath(values.root or
+                         os.path.dirname(os.path.abspath(values.logdir)))
   try:
-    names = pack(logdir, out, root)
-  except rundir.RunDirError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 1
-  size = os.path.getsize(out) / 1e6
-  print(f'Packed {len(names)} files ({size:.1f} MB) into {out}; '
-        f'unpack with: tar -xzf {out} -C {root}')
-  return 0
+    names = pack(values.logdir, values.out, root)
+  except (rundir.RunDirError, OSError) as error:
+    sys.exit('Error: ' + ' '.join(str(error).split()))
+  size = os.path.getsize(values.out) / 1e6
+  print(f'Packed {len(names)} files ({size:.1f} MB) into {values.out}; '
+        f'unpack with: tar -xzf {values.out} -C {root}')
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv[1:]))
+  define_flags()
+  app.run(main)

@@ -1,11 +1,15 @@
 """A packed run directory resumes after unpacking on another machine."""
 
 import os
+import subprocess
+import sys
 import tarfile
 
 import pytest
 
 from planet_tf import components, pack, rundir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
@@ -62,4 +66,23 @@ def test_a_directory_without_a_run_is_refused_by_name(tmp_path):
   with pytest.raises(rundir.RunDirError, match='holds no run'):
     pack.pack(str(tmp_path), str(tmp_path / 'x.tar.gz'))
   assert not os.path.exists(tmp_path / 'x.tar.gz')
-  assert pack.main(['only-one']) == 2
+
+
+def test_the_command_line_packs_and_names_a_missing_flag(_run, tmp_path):
+  _, root, logdir = _run
+  command = [sys.executable, '-m', 'planet_tf.pack']
+  out = str(tmp_path / 'run.tar.gz')
+  done = subprocess.run(command + [f'--logdir={logdir}', f'--out={out}',
+                                   f'--root={root}'],
+                        capture_output=True, text=True, timeout=60, cwd=ROOT)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert f'tar -xzf {out} -C {root}' in done.stdout
+  with tarfile.open(out) as archive:
+    assert 'budget/seed1/config.json' in archive.getnames()
+  missing = subprocess.run(command + [f'--logdir={logdir}'],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=ROOT)
+  assert missing.returncode != 0 and '--out=<archive.tar.gz>' in missing.stderr
+  empty = subprocess.run(command + [f'--logdir={tmp_path}', f'--out={out}2'],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+  assert empty.returncode == 1 and 'holds no run' in empty.stderr
