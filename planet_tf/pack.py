@@ -49,6 +49,12 @@ def members(logdir: str) -> List[str]:
   return sorted(kept)
 
 
+def archive_root(logdir: str, root: Optional[str] = None) -> str:
+  """The directory members are named relative to: `root`, by default
+  `logdir`'s parent; absolute."""
+  return os.path.abspath(root or os.path.dirname(os.path.abspath(logdir)))
+
+
 def pack(logdir: str, out: str, root: Optional[str] = None) -> List[str]:
   """Writes the archive `out` (gzip tar) of `logdir`; returns its members.
 
@@ -56,7 +62,7 @@ def pack(logdir: str, out: str, root: Optional[str] = None) -> List[str]:
   partial archive. Raises RunDirError if `logdir` holds no run.
   """
   logdir = os.path.abspath(logdir)
-  root = os.path.abspath(root or os.path.dirname(logdir))
+  root = archive_root(logdir, root)
   if rundir.read_config(logdir) is None:
     raise rundir.RunDirError(
         f'{logdir} holds no run (no config.json): pass a run directory '
@@ -97,8 +103,7 @@ def main(argv: List[str]) -> None:
   if not values.logdir or not values.out:
     raise app.UsageError('Pass --logdir=<run directory> and '
                          '--out=<archive.tar.gz>.')
-  root = os.path.abspath(values.root or
-                         os.path.dirname(os.path.abspath(values.logdir)))
+  root = archive_root(values.logdir, values.root)
   try:
     names = pack(values.logdir, values.out, root)
   except (rundir.RunDirError, OSError) as error:
