@@ -110,14 +110,10 @@ def plot(numbers: Dict[str, dict], title: str, stem: str) -> List[str]:
   """The grid of panels (`grid_shape`), saved as `<stem>.{png,pdf}`."""
   rows, columns = grid_shape(len(numbers))
   width = max(4.5 * columns, 9.0)  # 4.5 x 3.6 inches a panel.
-  legend_columns = 4 if columns == 3 else 2
-  legend_inches = 0.25 * -(-4 // legend_columns) + 0.15
   # Title lines wrapped to the figure's width (about 12 characters an inch).
   lines = [part for line in title.split('\n')
            for part in textwrap.wrap(line, int(width * 12))]
-  title_inches = 0.2 * len(lines) + 0.25
-  height = 3.6 * rows + legend_inches + title_inches
-  figure = plotting.new_figure(figsize=(width, height))
+  figure = plotting.new_figure(figsize=(width, 3.6 * rows))
   axes = figure.subplots(rows, columns, squeeze=False)
   for axis, (task, values) in zip(axes.flat, numbers.items()):
     _panel(axis, task, values)
@@ -127,8 +123,14 @@ def plot(numbers: Dict[str, dict], title: str, stem: str) -> List[str]:
   for axis in axes.flat:
     for handle, label in zip(*axis.get_legend_handles_labels()):
       handles.setdefault(label, handle)
+  # The figure grows below the panels by the legend's rows, counted from the
+  # entries the panels drew, and above them by the title's lines.
+  legend_columns = min(len(handles), 4 if columns == 3 else 2) or 1
+  legend_inches = 0.25 * -(-len(handles) // legend_columns) + 0.15
+  height = 3.6 * rows + legend_inches + 0.2 * len(lines) + 0.25
+  figure.set_size_inches(width, height)
   figure.legend(list(handles.values()), list(handles), loc='lower center',
-                ncol=min(len(handles), legend_columns), frameon=False,
+                ncol=legend_columns, frameon=False,
                 fontsize=8, bbox_to_anchor=(0.5, 0.0))
   figure.suptitle('\n'.join(lines), fontsize=10)
   # tight_layout leaves room for the suptitle itself; the legend's is ours.
