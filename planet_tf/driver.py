@@ -37,6 +37,13 @@ def episode_seed(config: Config, phase: Phase, *indices: int) -> int:
       [config.seed, int(phase), *indices]).generate_state(1)[0])
 
 
+def test_seeds(config: Config, episode: int, task_index: int = 0) -> List[int]:
+  """The environment seeds of the `test_episodes` test episodes after
+  `episode` collected rounds, for the task at `task_index` of the run."""
+  return [episode_seed(config, Phase.TEST, episode, task_index, j)
+          for j in range(config.test_episodes)]
+
+
 def make_env(config: Config, task: str) -> env_process.ProcessEnv:
   """DM Control's `task` from pixels as `config` asks, in a child process."""
   return env_process.ProcessEnv(

@@ -296,8 +296,7 @@ class Trainer:
     config = self.config
     results, tested = {}, {}
     for task_index, task in enumerate(self.tasks):
-      seeds = [driver.episode_seed(config, Phase.TEST, rounds, task_index, j)
-               for j in range(config.test_episodes)]
+      seeds = driver.test_seeds(config, rounds, task_index)
       with self.progress.phase(f'test {task} x{len(seeds)}',
                                progress.agent_steps(config, task)) as tick:
         # A dead or frozen environment: all N redone from their seeds.
