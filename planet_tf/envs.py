@@ -78,6 +78,11 @@ class DMControlEnv:
         break
     return self._render(), float(reward), done
 
+  def geom_position(self, name: str) -> np.ndarray:
+    """World position (x, y, z) of the task's geom `name` now, e.g. the
+    reacher's 'target' after a reset (analysis of starts, not the agent)."""
+    return self._env.physics.named.data.geom_xpos[name].copy()
+
   def candidate_returns(self, actions: np.ndarray) -> np.ndarray:
     """The true returns of action sequences (J, H, A) from the current
     physics state, each with the action repeat and the task's own reward;

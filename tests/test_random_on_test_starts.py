@@ -1,7 +1,8 @@
 """`reproduce/random_on_test_starts.py`: the random policy from a run's own
 test starts. A tiny real run (reacher_easy, two test episodes at episode 3)
 is the input; the random episodes must start where the trainer's test
-episodes started (its test-point video), and the table must pair them."""
+episodes started (its test-point video), and the table must pair them.
+`reproduce/reacher_test_starts.py` reads the same starts' targets."""
 
 import json
 import os
@@ -90,3 +91,31 @@ def test_a_directory_without_tests_is_one_line(run, tmp_path):
   result = _script(f'--logdir={untested}', f'--out={tmp_path}/x.json')
   assert 'holds no test returns yet' in result.stderr
   assert not os.path.exists(tmp_path / 'x.json')
+
+
+def test_reacher_starts_read_the_target_of_each_test_start(run, tmp_path):
+  out = str(tmp_path / 'starts.json')
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'reproduce', 'reacher_test_starts.py'),
+       f'--logdir={run}', f'--out={out}'], capture_output=True, text=True,
+      timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  payload = json.load(open(out))
+  recorded = [json.loads(line) for line in open(os.path.join(run, 'metrics.jsonl'))]
+  rows = payload['starts']
+  assert [row['test_return'] for row in rows] == recorded[-1]['test_returns']
+  # dm_control's reacher places the target 0.05-0.20 from the arm's base.
+  assert all(0.05 <= row['target_from_base'] <= 0.20 for row in rows)
+  assert rows[0]['target_from_base'] != rows[1]['target_from_base']
+  assert '| target from the base | starts |' in open(out[:-5] + '.md').read()
+
+
+def test_reacher_quartiles_group_by_the_targets_distance():
+  from reproduce import reacher_test_starts
+  rows = [dict(target_from_base=d, test_return=r) for d, r in
+          [(0.19, 0.0), (0.06, 900.0), (0.12, 10.0), (0.07, 700.0),
+           (0.15, 0.0), (0.10, 50.0), (0.17, 20.0), (0.09, 30.0)]]
+  groups = reacher_test_starts.quartiles(rows)
+  assert [g['starts'] for g in groups] == [2, 2, 2, 2]
+  assert groups[0]['target_from_base'] == (0.06, 0.07)
+  assert groups[0]['mean'] == 800.0 and groups[-1]['max'] == 20.0
