@@ -110,7 +110,7 @@ def compare(logdir: str, command: str = '', log: Log = _print) -> dict:
           f"from the same {len(agent)} starts; agent higher on "
           f"{rows[-1]['agent_higher']}, random on {rows[-1]['random_higher']}")
     tasks[task] = rows
-  return dict(logdir=os.path.abspath(logdir), run_seed=config.seed,
+  return dict(logdir=logdir, run_seed=config.seed,
               generated=datetime.date.today().isoformat(), command=command,
               tasks=tasks)
 
