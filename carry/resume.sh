@@ -24,12 +24,19 @@ done
 if pgrep -f "reproduce/table1.py --budget=first40" >/dev/null; then
   echo "the sweep is already running"; exit 0
 fi
+# Tasks whose run is in carry/DONE finished, and their run directories are
+# not carried: leave them out, or the sweep would start them again here.
+tasks=""
+for task in cartpole_swingup reacher_easy finger_spin cheetah_run; do
+  grep -qxF "first40-rssm-$task-seed1" "$here/DONE" 2>/dev/null ||
+    tasks="$tasks $task"
+done
 cat > "$work/snap/sweep-$snapshot.sh" <<SWEEP
 #!/usr/bin/env bash
 set -u
 cd $snap
 export MUJOCO_GL=egl TF_CPP_MIN_LOG_LEVEL=2
-for task in cartpole_swingup reacher_easy finger_spin cheetah_run; do
+for task in$tasks; do
   $snap/.venv/bin/python reproduce/table1.py --budget=first40 --tasks=\$task \
     --seeds=1 --runs_dir=$work/runs --results_dir=$work/sweep_results || exit \$?
 done
