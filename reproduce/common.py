@@ -295,6 +295,15 @@ def write_atomic(path: str, data: bytes) -> None:
   rundir.write_atomic(path, data)
 
 
+def write_json_and_table(out: str, payload: dict, table: str) -> List[str]:
+  """Writes `payload` to `out` (JSON) and `table` (markdown) beside it as
+  `out` with `.md`, each atomically; returns both paths."""
+  beside = os.path.splitext(out)[0] + '.md'
+  write_atomic(out, (json.dumps(payload, indent=2) + '\n').encode())
+  write_atomic(beside, table.encode())
+  return [out, beside]
+
+
 def write_run_spec(run: Run, runs_dir: str) -> None:
   """Stores the spec beside the run (`run.json`): budget, presets, command."""
   logdir = run.logdir(runs_dir)

@@ -20,18 +20,19 @@ crc32(t), e, j])`, so the result depends only on the run directory.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shlex
 import sys
 import zlib
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 from absl import app, flags
 
 from planet_tf import config as config_lib
 from planet_tf import driver, envs, rundir
+from reproduce import aggregate, common
+
 Log = Callable[[str], None]
 
 
@@ -43,10 +44,11 @@ class NoTestPoints(ValueError):
   """The run directory holds no config or no test point to compare with."""
 
 
-def recorded_tests(logdir: str) -> Dict[str, Dict[int, List[float]]]:
-  """task -> {episode: the run's test returns after that episode}, from
-  metrics.jsonl (keys `test_returns`, or `test_returns/<task>` when the run
-  had several tasks)."""
+def recorded_tests(logdir: str) -> Tuple[config_lib.Config,
+                                         Dict[str, Dict[int, List[float]]]]:
+  """The run's config, and task -> {episode: the run's test returns after
+  that episode}, from metrics.jsonl (keys `test_returns`, or
+  `test_returns/<task>` when the run had several tasks)."""
   values = rundir.read_config(logdir)
   if values is None:
     raise NoTestPoints(f'{logdir} holds no {rundir.CONFIG_FILE}: give the '
@@ -57,13 +59,12 @@ def recorded_tests(logdir: str) -> Dict[str, Dict[int, List[float]]]:
   tests = {}
   for task in config.tasks:
     key = 'test_returns' if len(config.tasks) == 1 else f'test_returns/{task}'
-    tests[task] = {row['episode']: [float(r) for r in row[key]]
-                   for row in rows if row.get(key)}
+    tests[task] = aggregate.returns_by_episode(rows, key)
   if not any(tests.values()):
     raise NoTestPoints(f'{logdir}/{rundir.METRICS_FILE} holds no test '
                        'returns yet: the first test point comes after '
                        f'{config.test_every} episodes.')
-  return tests
+  return config, tests
 
 
 def action_rng(config: config_lib.Config, task: str, episode: int,
@@ -93,9 +94,9 @@ def random_episodes(config: config_lib.Config, task: str, episode: int,
 def compare(logdir: str, command: str = '', log: Log = _print) -> dict:
   """Per task and test point: the run's returns, the random policy's from
   the same starts, their means and the starts the agent scored more on."""
-  config = config_lib.Config.from_dict(rundir.read_config(logdir) or {})
+  config, recorded = recorded_tests(logdir)
   tasks = {}
-  for task, points in recorded_tests(logdir).items():
+  for task, points in recorded.items():
     rows = []
     for episode, agent in sorted(points.items()):
       chance = [float(np.sum(e['reward'], dtype=np.float64)) for e in
@@ -138,11 +139,7 @@ def markdown(payload: dict) -> str:
 
 def write(payload: dict, out: str) -> List[str]:
   """Writes `out` (JSON) and its markdown table, each atomically."""
-  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-  table = os.path.splitext(out)[0] + '.md'
-  rundir.write_atomic(out, (json.dumps(payload, indent=2) + '\n').encode())
-  rundir.write_atomic(table, markdown(payload).encode())
-  return [out, table]
+  return common.write_json_and_table(out, payload, markdown(payload))
 
 
 def define_flags() -> None:

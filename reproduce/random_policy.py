@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import json
 import os
 import shlex
 import sys
@@ -31,7 +30,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import numpy as np
 from absl import app, flags
 
-from planet_tf import driver, env_process, envs, rundir
+from planet_tf import driver, env_process, envs
 from planet_tf.tasks import PAPER_TASKS
 from reproduce import common
 
@@ -89,12 +88,7 @@ def markdown(payload: dict) -> str:
 
 def write(payload: dict, out: str) -> List[str]:
   """Writes `out` (JSON) and its markdown table, each atomically."""
-  directory = os.path.dirname(os.path.abspath(out))
-  os.makedirs(directory, exist_ok=True)
-  table = os.path.splitext(out)[0] + '.md'
-  rundir.write_atomic(out, (json.dumps(payload, indent=2) + '\n').encode())
-  rundir.write_atomic(table, markdown(payload).encode())
-  return [out, table]
+  return common.write_json_and_table(out, payload, markdown(payload))
 
 
 def measure(tasks: Sequence[str], episodes: int, seed: int,

@@ -15,7 +15,6 @@ Writes `<out>` (JSON, one row per start) and a markdown table beside it.
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shlex
 import sys
@@ -26,6 +25,7 @@ from absl import app, flags
 
 from planet_tf import config as config_lib
 from planet_tf import driver, envs, rundir
+from reproduce import common
 from reproduce import random_on_test_starts as tested_starts
 
 REACHER_TASKS = ('reacher_easy', 'reacher_hard')
@@ -34,8 +34,7 @@ REACHER_TASKS = ('reacher_easy', 'reacher_hard')
 def starts(logdir: str) -> List[dict]:
   """One row per recorded test episode of the run's reacher task: episode,
   index, return, the target's distance from the base and from the finger."""
-  recorded = tested_starts.recorded_tests(logdir)
-  config = config_lib.Config.from_dict(rundir.read_config(logdir))
+  config, recorded = tested_starts.recorded_tests(logdir)
   rows = []
   for task, points in recorded.items():
     if task not in REACHER_TASKS:
@@ -43,20 +42,31 @@ def starts(logdir: str) -> List[dict]:
     env = envs.DMControlEnv(task, config_lib.action_repeat(config, task),
                             config.episode_length, config.image_size,
                             config.camera_id)
-    for episode, returns in sorted(points.items()):
-      seeds = driver.test_seeds(config, episode, config.tasks.index(task))
-      for j, (seed, value) in enumerate(zip(seeds, returns)):
-        env.reset(seed)
-        target = env.geom_position('target')[:2]
-        finger = env.geom_position('finger')[:2]
-        rows.append(dict(task=task, episode=episode, index=j, seed=seed,
-                         test_return=value,
-                         target_from_base=float(np.linalg.norm(target)),
-                         target_from_finger=float(
-                             np.linalg.norm(target - finger))))
+    try:
+      for episode, returns in sorted(points.items()):
+        rows += _targets(env, config, task, episode, returns)
+    finally:
+      env.close()
   if not rows:
     raise tested_starts.NoTestPoints(
         f'{logdir} is not a run of {" or ".join(REACHER_TASKS)}.')
+  return rows
+
+
+def _targets(env: envs.DMControlEnv, config: config_lib.Config, task: str,
+             episode: int, returns: List[float]) -> List[dict]:
+  """The rows of the test point after `episode`: each start reset from its
+  seed and its target's distances read."""
+  rows = []
+  seeds = driver.test_seeds(config, episode, config.tasks.index(task))
+  for j, (seed, value) in enumerate(zip(seeds, returns)):
+    env.reset(seed)
+    target = env.geom_position('target')[:2]
+    finger = env.geom_position('finger')[:2]
+    rows.append(dict(task=task, episode=episode, index=j, seed=seed,
+                     test_return=value,
+                     target_from_base=float(np.linalg.norm(target)),
+                     target_from_finger=float(np.linalg.norm(target - finger))))
   return rows
 
 
@@ -111,11 +121,8 @@ def main(argv) -> None:
       command=shlex.join(['python', 'reproduce/reacher_test_starts.py']
                          + sys.argv[1:]),
       quartiles=quartiles(rows), starts=rows)
-  os.makedirs(os.path.dirname(os.path.abspath(values.out)), exist_ok=True)
-  table = os.path.splitext(values.out)[0] + '.md'
-  rundir.write_atomic(values.out, (json.dumps(payload, indent=2) + '\n').encode())
-  rundir.write_atomic(table, markdown(payload).encode())
-  print('wrote', values.out, table, flush=True)
+  paths = common.write_json_and_table(values.out, payload, markdown(payload))
+  print('wrote', *paths, flush=True)
 
 
 if __name__ == '__main__':
